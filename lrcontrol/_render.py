@@ -1,0 +1,388 @@
+"""Renderings of a Report: text, Markdown, HTML, LaTeX, and its figures."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+import numpy as np
+import sympy
+
+from ._symbols import h as _h, z as _z
+
+__all__ = [
+    "render_text",
+    "render_markdown",
+    "render_html",
+    "render_latex",
+    "report_figures",
+]
+
+
+def _num(value, digits=6) -> str:
+    if value is None:
+        return "n/a"
+    value = float(value)
+    if math.isinf(value):
+        return "inf"
+    if math.isnan(value):
+        return "n/a"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.{digits}g}"
+
+
+def _rows(report):
+    """(label, value) pairs shared by the text, Markdown and HTML forms."""
+    s, m, c = report.stability, report.margins, report.curvatures
+    where = f"curvature {_num(s.worst_curvature)}"
+    rows = [
+        ("verdict", f"{s.verdict.upper()} over all curvatures"),
+        ("spectral radius (rate per step)", f"{_num(s.spectral_radius, 10)}"
+                                            f" (slowest mode: {where})"),
+        ("steps to reduce the error 1e6-fold", _num(s.steps_to_reduce)),
+        ("largest stable learning rate", _num(report.max_learning_rate)),
+        ("largest stable curvature", _num(report.max_curvature)),
+        (f"gain margin at h = {_num(c.max)}", _gain(m)),
+        ("phase margin", _phase(m)),
+        ("delay margin (stale gradient, steps)",
+         _num(m.delay_margin_steps)),
+        ("noise gain E|x - x*|^2 per unit variance", _num(report.noise)),
+    ]
+    return rows
+
+
+def _gain(m):
+    text = _num(m.gain_margin)
+    if m.python_control_gain_margin is not None and m.gain_margin and \
+            not math.isclose(m.python_control_gain_margin, m.gain_margin,
+                             rel_tol=1e-6):
+        text += (f"  (python-control says "
+                 f"{_num(m.python_control_gain_margin)}; see docs)")
+    return text
+
+
+def _phase(m):
+    if m.phase_margin_deg is None:
+        return "n/a (several gradient queries per step)"
+    text = f"{_num(m.phase_margin_deg)} deg"
+    if m.crossover_frequency is not None:
+        text += f" at {_num(m.crossover_frequency)} rad/step"
+    return text
+
+
+def _curvature_line(c):
+    if c.kind == "value":
+        return f"h = {_num(c.max)}"
+    if c.kind == "interval":
+        return f"every h in [{_num(c.min)}, {_num(c.max)}]"
+    return (f"{len(c.values)} eigenvalues in [{_num(c.min)}, "
+            f"{_num(c.max)}] ({c.source})")
+
+
+def _values_line(report):
+    return ", ".join(f"{k} = {_num(v)}" for k, v in report.values.items())
+
+
+def _poly_text(report):
+    return _descending(report.char_poly, sympy.sstr, "*", "**")
+
+
+def _poly_latex(poly):
+    return _descending(poly, sympy.latex, " ", "^")
+
+
+def _descending(poly, show, times, power):
+    """Terms by falling powers of z, coefficients factored."""
+    n, parts = poly.degree(), []
+    for i, c in enumerate(poly.all_coeffs()):
+        if c == 0:
+            continue
+        c, k = sympy.factor(c), n - i
+        zk = "" if k == 0 else "z" if k == 1 else f"z{power}{{{k}}}" \
+            if power == "^" else f"z{power}{k}"
+        sign = "-" if c.could_extract_minus_sign() else "+"
+        c = -c if sign == "-" else c
+        if zk and c == 1:
+            body = zk
+        elif zk:
+            text = show(c)
+            body = (f"({text})" if c.is_Add else text) + times + zk
+        else:
+            body = show(c)
+        parts.append((sign, body))
+    text = " ".join(f"{s} {b}" for s, b in parts)
+    return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
+
+def _crosscheck_line(cc):
+    if cc is None:
+        return "not run"
+    verdict = "AGREE" if cc.agree else f"{cc.disagreements} DISAGREE"
+    return (f"{verdict}: {cc.points} grid points compared "
+            f"({cc.near_boundary} within the boundary band left out); "
+            f"largest rate error {_num(cc.max_rate_error, 3)}")
+
+
+def render_text(report) -> str:
+    r = report
+    out = [
+        f"lrcontrol stability report: {r.rule.name}",
+        "=" * 60,
+        f"parameters: {_values_line(r)}",
+        f"curvatures: {_curvature_line(r.curvatures)}",
+        "",
+        "update (in code order):",
+    ]
+    out += [f"  {a} = {sympy.sstr(b)}" for a, b in r.rule.equations()]
+    if r.rule.conventions:
+        out += ["", f"convention: {r.rule.conventions}"]
+    out += ["", "characteristic polynomial:", f"  {_poly_text(r)}"]
+    if r.substituted:
+        out.append("  with " + ", ".join(
+            f"{k} = {_num(v)}" for k, v in r.substituted.items()))
+    out += ["", "stable iff (Jury):"]
+    out += _conditions_text(r)
+    out += [""]
+    width = max(len(label) for label, _ in _rows(r))
+    out += [f"{label:<{width}}  {value}" for label, value in _rows(r)]
+    out += ["", f"cross-check (simulation of the rule itself): "
+                f"{_crosscheck_line(r.crosscheck)}"]
+    return "\n".join(out) + "\n"
+
+
+def _conditions_text(r):
+    if r.conditions is None:
+        return ["  (too large to show; numeric Schur test used)"]
+    if not r.conditions:
+        return ["  always"]
+    return [f"  {sympy.sstr(c)}" for c in r.conditions]
+
+
+def render_markdown(report, figure_stem=None) -> str:
+    r = report
+    out = [f"# Stability report: `{r.rule.name}`", "",
+           f"- parameters: {_values_line(r)}",
+           f"- curvatures: {_curvature_line(r.curvatures)}", "",
+           "## Update (in code order)", "", "```"]
+    out += [f"{a} = {sympy.sstr(b)}" for a, b in r.rule.equations()]
+    out += ["```", ""]
+    if r.rule.conventions:
+        out += [f"Convention: {r.rule.conventions}", ""]
+    out += ["## Characteristic polynomial", "",
+            f"$$ {_poly_latex(r.char_poly)} $$", ""]
+    if r.substituted:
+        out += ["with " + ", ".join(f"`{k} = {_num(v)}`"
+                                    for k, v in r.substituted.items()), ""]
+    out += ["## Stable if and only if", ""]
+    out += ([f"- ${sympy.latex(c)}$" for c in r.conditions]
+            if r.conditions else _conditions_text(r))
+    out += ["", "## At these values", "", "| quantity | value |",
+            "|---|---|"]
+    out += [f"| {label} | {value} |" for label, value in _rows(r)]
+    out += ["", "## Cross-check", "", _crosscheck_line(r.crosscheck), ""]
+    if figure_stem:
+        out += ["## Figures", "",
+                f"![step response]({figure_stem}_step.png)", "",
+                f"![stability region]({figure_stem}_region.png)", ""]
+    return "\n".join(out)
+
+
+def render_html(report) -> str:
+    r = report
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(a)}</td><td>{esc(b)}</td></tr>"
+                   for a, b in _rows(r))
+    update = esc("\n".join(f"{a} = {sympy.sstr(b)}"
+                           for a, b in r.rule.equations()))
+    conds = "".join(f"<li><code>{esc(c)}</code></li>"
+                    for c in _conditions_text(r))
+    figs = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,'
+        f'{_png64(fig)}"/></figure>'
+        for name, fig in report_figures(r).items()
+    )
+    return (
+        f"<div class='lrcontrol-report'><h2>Stability report: "
+        f"<code>{esc(r.rule.name)}</code></h2>"
+        f"<p>parameters: {esc(_values_line(r))}<br/>"
+        f"curvatures: {esc(_curvature_line(r.curvatures))}</p>"
+        f"<h3>Update</h3><pre>{update}</pre>"
+        f"<p>{esc(r.rule.conventions)}</p>"
+        f"<h3>Characteristic polynomial</h3><pre>{esc(_poly_text(r))}</pre>"
+        f"<h3>Stable if and only if</h3><ul>{conds}</ul>"
+        f"<h3>At these values</h3><table>{rows}</table>"
+        f"<h3>Cross-check</h3><p>{esc(_crosscheck_line(r.crosscheck))}</p>"
+        f"{figs}</div>"
+    )
+
+
+def render_latex(report, figure_stem=None) -> str:
+    r = report
+    tex = sympy.latex
+    rows = "\n".join(
+        f"{_tex_escape(a)} & {_tex_escape(b)} \\\\" for a, b in _rows(r))
+    conds = "\n".join(f"  \\item ${tex(c)}$" for c in r.conditions) \
+        if r.conditions else "  \\item " + _tex_escape(
+            _conditions_text(r)[0].strip())
+    update = "\n".join(
+        f"  {_tex_escape(a)} &\\leftarrow {tex(b)} \\\\"
+        for a, b in r.rule.equations())
+    figures = ""
+    if figure_stem:
+        figures = "\n".join(
+            f"\\begin{{figure}}[h]\\centering\\includegraphics[width=0.8"
+            f"\\linewidth]{{{figure_stem}_{name}.png}}\\end{{figure}}"
+            for name in ("step", "region"))
+    return f"""\\documentclass{{article}}
+\\usepackage{{amsmath,graphicx}}
+\\begin{{document}}
+\\section*{{Stability report: \\texttt{{{_tex_escape(r.rule.name)}}}}}
+Parameters: {_tex_escape(_values_line(r))}. \\\\
+Curvatures: {_tex_escape(_curvature_line(r.curvatures))}.
+\\subsection*{{Update}}
+\\begin{{align*}}
+{update}
+\\end{{align*}}
+\\subsection*{{Characteristic polynomial}}
+\\[ {_poly_latex(r.char_poly)} \\]
+\\subsection*{{Stable if and only if}}
+\\begin{{itemize}}
+{conds}
+\\end{{itemize}}
+\\subsection*{{At these values}}
+\\begin{{tabular}}{{ll}}
+{rows}
+\\end{{tabular}}
+\\subsection*{{Cross-check}}
+{_tex_escape(_crosscheck_line(r.crosscheck))}
+{figures}
+\\end{{document}}
+"""
+
+
+def _tex_escape(text) -> str:
+    text = str(text)
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"),
+                 ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
+                 ("}", r"\}"), ("~", r"\textasciitilde{}"),
+                 ("^", r"\textasciicircum{}")):
+        text = text.replace(a, b)
+    return text
+
+
+def _png64(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    _close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _close(fig):
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def report_figures(report) -> dict:
+    """The step-response and stability-region figures of a report."""
+    return {"step": _step_figure(report), "region": _region_figure(report)}
+
+
+def _step_figure(report):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.4))
+    ax = fig.subplots()
+    for h, (t, e) in report.step.items():
+        ax.plot(t, e, label=f"h = {_num(h, 4)}")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("step k")
+    ax.set_ylabel("error x[k] - x*")
+    ax.set_title(f"{report.rule.name}: unit shift of the optimum at k = 0")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _region_figure(report, num=160):
+    from matplotlib.figure import Figure
+
+    x_name, y_name, X, Y, rho = _region_grid(report, num)
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.subplots()
+    shown = np.clip(rho, 0, 1.5)
+    mesh = ax.pcolormesh(X, Y, shown, shading="auto", cmap="viridis_r",
+                         vmin=0, vmax=1.5)
+    fig.colorbar(mesh, ax=ax, label="spectral radius (worst mode)")
+    ax.contour(X, Y, rho, levels=[1.0], colors="red", linewidths=1.5)
+    px = float(report.values[x_name])
+    py = float(report.values[y_name]) if y_name != "h" else \
+        report.curvatures.max
+    ax.plot([px], [py], marker="*", color="white", mec="black", ms=14)
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name if y_name != "h" else "curvature h")
+    ax.set_title("stable where the radius < 1 (red: radius = 1)")
+    fig.tight_layout()
+    return fig
+
+
+def _region_grid(report, num):
+    """Worst spectral radius over a grid of two shown parameters."""
+    from .closedloop import closed_loop
+
+    rule = report.rule
+    names = [n for n in (rule.learning_rate,) if n] + [
+        p.name for p in rule.parameters
+        if p.name != rule.learning_rate and not p.domain.flag
+        and p.name not in report.substituted][:1]
+    x_name = names[0]
+    y_name = names[1] if len(names) > 1 else "h"
+    fixed = {k: v for k, v in report.values.items()
+             if k not in (x_name, y_name)}
+    poly = closed_loop(rule, None, fixed).char_poly
+    x_top = 1.6 * (report.max_learning_rate or 2 * float(
+        report.values[x_name]))
+    if not math.isfinite(x_top):
+        x_top = 4 * float(report.values[x_name])
+    xs = np.linspace(x_top / num, x_top, num)
+    if y_name == "h":
+        ys = np.linspace(report.curvatures.max / num,
+                         2 * report.curvatures.max, num)
+        modes = [None]
+    else:
+        d = rule.parameter(y_name).domain
+        lo = float(d.low) if d.low.is_finite else 0.0
+        hi = float(d.high) if d.high.is_finite else 2.0
+        ys = np.linspace(lo, hi - 1e-9 if d.high.is_finite else hi, num)
+        modes = list(report.curvatures.modes)
+    X, Y = np.meshgrid(xs, ys)
+    symbols = [rule.parameter(x_name).symbol,
+               _h if y_name == "h" else rule.parameter(y_name).symbol, _h]
+    coeffs = [sympy.lambdify(symbols, c, "numpy")
+              for c in poly.all_coeffs()]
+    rho = np.zeros_like(X)
+    for mode in modes:
+        hh = Y if mode is None else np.full_like(X, mode)
+        stack = [np.broadcast_to(np.asarray(f(X, Y, hh), float), X.shape)
+                 for f in coeffs]
+        rho = np.maximum(rho, _radius(stack))
+    return x_name, y_name, X, Y, rho
+
+
+def _radius(coeffs):
+    """Spectral radius of many polynomials at once (companion matrices)."""
+    lead = coeffs[0]
+    n = len(coeffs) - 1
+    if n == 0:
+        return np.zeros_like(lead)
+    shape = lead.shape
+    comp = np.zeros(shape + (n, n))
+    for i in range(n):
+        comp[..., 0, i] = -coeffs[i + 1] / lead
+    for i in range(1, n):
+        comp[..., i, i - 1] = 1.0
+    with np.errstate(all="ignore"):
+        return np.abs(np.linalg.eigvals(comp)).max(axis=-1)

@@ -1,0 +1,324 @@
+r"""Loop analysis through python-control, with exact gain and delay margins.
+
+Breaking the loop at the gradient gives, for a rule that queries the
+gradient once per step, the loop gain (negative feedback)
+
+.. math::
+
+    L(z) = -h\, C_q (zI - A_s)^{-1} A_u ,
+
+e.g. :math:`L(z) = \eta h / (z - 1)` for gradient descent.  Objects
+returned to the user are python-control systems with ``dt=True``.
+
+Two known pitfalls of python-control 0.10.2 are avoided:
+
+- ``stability_margins`` reports an infinite gain margin for
+  :math:`k/(z-1)` and for heavy ball, because the phase crossover sits
+  exactly at the Nyquist frequency.  Here the gain margin is exact: the
+  factor by which the curvature (the loop gain) can grow before a root
+  leaves the unit disk, from :func:`lrcontrol.analysis.stable_values`.
+- ``step_response`` picks a 25-sample horizon for slow poles.  Here the
+  horizon comes from the pole moduli.
+
+The phase margin comes from the unit-gain crossovers, the roots on the
+unit circle of :math:`z^m (N(z)N(1/z) - D(z)D(1/z))` with
+:math:`L = N/D`; it agrees with python-control's where that is right.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import control
+import numpy as np
+import scipy.linalg
+import sympy
+
+from ._symbols import z as _z
+from .analysis import stable_values, steps_to_reduce
+from .catalog import get_rule
+from .closedloop import closed_loop
+from .rules import exact
+from .stability import classify
+
+__all__ = [
+    "Margins",
+    "loop_gain",
+    "margins",
+    "delay_margin",
+    "noise_gain",
+    "step_response",
+    "state_space",
+]
+
+#: Delays tried one by one when no single loop gain exists.
+MAX_SCANNED_DELAY = 64
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Stability margins of the loop at one curvature.
+
+    Attributes
+    ----------
+    gain_margin : float
+        Factor by which the loop gain (learning rate times curvature)
+        can grow before the loop is no longer stable; inf if never; None
+        when the loop is not stable now.
+    phase_margin_deg : float or None
+        Phase margin in degrees at the unit-gain crossover; inf when the
+        loop gain never reaches 1; None when there is no single loop.
+    crossover_frequency : float or None
+        Frequency (rad/step) of the crossover that sets the phase margin.
+    delay_margin_steps : int or None
+        Largest gradient staleness, in whole steps, for which the loop
+        stays stable; None when the loop is not stable now.
+    python_control_gain_margin : float or None
+        What ``control.stability_margins`` reports, for comparison.
+    """
+
+    gain_margin: float | None
+    phase_margin_deg: float | None
+    crossover_frequency: float | None
+    delay_margin_steps: int | None
+    python_control_gain_margin: float | None
+
+
+def _loop_matrices(rule, curvature, values):
+    loop = closed_loop(rule, None, values)
+    ol = loop.open_loop
+    if ol.A_u.shape[1] != 1:
+        return None
+    h = exact(curvature, "curvature")
+    mats = [np.array(m.tolist(), dtype=float) for m in
+            (ol.A_s, ol.A_u, -h * ol.C_q, ol.D_q)]
+    return mats
+
+
+def loop_gain(rule, curvature, values=None, **more) -> control.StateSpace:
+    """The loop gain L(z) as a python-control system with ``dt=True``.
+
+    Raises
+    ------
+    NotImplementedError
+        For rules that query the gradient more than once per step.
+
+    Examples
+    --------
+    >>> L = loop_gain("gradient-descent", 2.0, learning_rate=0.25)
+    >>> control.ss2tf(L)
+    TransferFunction(array([0.5]), array([ 1., -1.]), dt=True)
+    """
+    rule = get_rule(rule)
+    values = rule.values(values, **more)
+    mats = _loop_matrices(rule, curvature, values)
+    if mats is None:
+        raise NotImplementedError(
+            f"rule {rule.name!r} queries the gradient several times per "
+            "step, so there is no single loop gain."
+        )
+    return control.ss(*mats, dt=True)
+
+
+def state_space(rule, curvature, values=None, **more) -> control.StateSpace:
+    """The closed loop from the optimum ``x_star`` to the error, dt=True."""
+    rule = get_rule(rule)
+    values = rule.values(values, **more)
+    A, B_shift, _, C, D_shift = closed_loop(rule, curvature, values).numeric()
+    return control.ss(A, B_shift, C, D_shift, dt=True)
+
+
+def _transfer_polys(system):
+    tf = control.ss2tf(system)
+    num = np.trim_zeros(np.atleast_1d(tf.num[0][0]), "f")
+    den = np.atleast_1d(tf.den[0][0])
+    return (num if num.size else np.zeros(1)), den
+
+
+def _crossovers(num, den):
+    """Frequencies in [0, pi] where |N/D| = 1 on the unit circle."""
+    m = max(len(num), len(den)) - 1
+    n_full = np.concatenate([np.zeros(m + 1 - len(num)), num])
+    d_full = np.concatenate([np.zeros(m + 1 - len(den)), den])
+    # z^m (N(z) N(1/z) - D(z) D(1/z)): correlation of the coefficients
+    poly = np.convolve(n_full, n_full[::-1]) - np.convolve(d_full,
+                                                           d_full[::-1])
+    poly = np.trim_zeros(poly, "f")
+    if poly.size <= 1:
+        return np.array([])
+    roots = np.roots(poly)
+    on = roots[np.abs(np.abs(roots) - 1) < 1e-6]
+    w = np.unique(np.round(np.abs(np.angle(on)), 12))
+    return w
+
+
+def _phase_at(num, den, w):
+    zz = np.exp(1j * w)
+    return float(np.angle(np.polyval(num, zz) / np.polyval(den, zz)))
+
+
+def margins(rule, curvature, values=None, **more) -> Margins:
+    """Gain, phase and delay margins of `rule` at one curvature.
+
+    Examples
+    --------
+    >>> m = margins("gradient-descent", 1.0, learning_rate=0.5)
+    >>> round(m.gain_margin, 12), round(m.phase_margin_deg, 6)
+    (4.0, 75.522488)
+    """
+    rule = get_rule(rule)
+    values = rule.values(values, **more)
+    h = float(curvature)
+    verdict = classify(closed_loop(rule, curvature, values).char_poly)
+    gain = _gain_margin(rule, h, values) if verdict.verdict == "stable" \
+        else None
+    pm = wc = pc_gm = None
+    mats = _loop_matrices(rule, curvature, values)
+    if mats is not None:
+        system = control.ss(*mats, dt=True)
+        num, den = _transfer_polys(system)
+        pm, wc = _phase_margin(num, den)
+        pc_gm = _python_control_gain_margin(system)
+    delay = delay_margin(rule, curvature, values) \
+        if verdict.verdict == "stable" else None
+    return Margins(gain, pm, wc, delay, pc_gm)
+
+
+def _gain_margin(rule, h, values):
+    segments = stable_values(rule, "h", None, values)
+    for s in segments:
+        if s.verdict == "stable" and s.low < h < s.high:
+            return s.high / h if h > 0 else math.inf
+    return None
+
+
+def _phase_margin(num, den):
+    ws = _crossovers(num, den)
+    if ws.size == 0:
+        return math.inf, None
+    pms = [(math.degrees(_phase_at(num, den, w)) % 360 - 180, w)
+           for w in ws]
+    pm, w = min(pms, key=lambda item: abs(item[0]))
+    return float(pm), float(w)
+
+
+def _python_control_gain_margin(system):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        gm = control.stability_margins(system)[0]
+    return float(gm)
+
+
+def delay_margin(rule, curvature, values=None, **more) -> int | None:
+    r"""Largest gradient staleness (whole steps) the loop tolerates.
+
+    For a single loop gain :math:`L`, a delay of :math:`d` steps turns it
+    into :math:`z^{-d} L`; at each unit-gain crossover :math:`\omega_c`
+    with phase margin :math:`\phi_c` the loop first fails at
+    :math:`d = \phi_c / \omega_c`.  The integer answer is then confirmed
+    on the exact delayed closed loop (state augmented by a delay line):
+    stable at the margin, not stable one step beyond.  Rules with several
+    queries per step are checked delay by delay up to
+    :data:`MAX_SCANNED_DELAY`.
+
+    Returns
+    -------
+    int or None
+        None if the loop is not stable without delay.
+
+    Examples
+    --------
+    >>> delay_margin("gradient-descent", 1.0, learning_rate=0.5)
+    2
+    """
+    rule = get_rule(rule)
+    values = rule.values(values, **more)
+
+    def stable(d):
+        loop = closed_loop(rule, curvature, values, delay=d)
+        return classify(loop.char_poly).verdict == "stable"
+
+    if not stable(0):
+        return None
+    mats = _loop_matrices(rule, curvature, values)
+    if mats is not None:
+        guess = _delay_from_crossovers(control.ss(*mats, dt=True))
+        if guess is None:
+            return None if not stable(1) else _scan(stable, 1)
+        if guess <= MAX_SCANNED_DELAY * 4 and stable(guess) and \
+                not stable(guess + 1):
+            return guess
+        if guess > MAX_SCANNED_DELAY * 4:
+            return guess
+    return _scan(stable, 1)
+
+
+def _delay_from_crossovers(system):
+    num, den = _transfer_polys(system)
+    ws = _crossovers(num, den)
+    ws = ws[ws > 0]
+    if ws.size == 0:
+        return None
+    limits = []
+    for w in ws:
+        phi = math.radians(math.degrees(_phase_at(num, den, w)) % 360 - 180)
+        limits.append((phi % (2 * math.pi)) / w)
+    d_star = min(limits)
+    whole = math.ceil(d_star) - 1
+    return max(whole, 0)
+
+
+def _scan(stable, start):
+    d = start
+    while d <= MAX_SCANNED_DELAY and stable(d):
+        d += 1
+    if d > MAX_SCANNED_DELAY:
+        return MAX_SCANNED_DELAY
+    return d - 1
+
+
+def noise_gain(rule, curvature, values=None, **more) -> float:
+    r"""Stationary :math:`E[(x - x^*)^2]` per unit gradient-noise variance.
+
+    From the discrete Lyapunov equation
+    :math:`\Sigma = A \Sigma A^\top + B_n B_n^\top`, the gain is
+    :math:`C \Sigma C^\top`; inf when the loop is not stable.
+
+    Examples
+    --------
+    >>> noise_gain("gradient-descent", 1.0, learning_rate=0.5)  # eta/(h(2-eta h))
+    0.3333333333333333
+    """
+    rule = get_rule(rule)
+    values = rule.values(values, **more)
+    loop = closed_loop(rule, curvature, values)
+    if classify(loop.char_poly).verdict != "stable":
+        return math.inf
+    A, _, Bn, C, _ = loop.numeric()
+    sigma = control.dlyap(A, Bn @ Bn.T, method="scipy")
+    return float(np.trace(C @ sigma @ C.T))
+
+
+def step_response(rule, curvature, values=None, num_steps=None, **more):
+    """Error ``x - x_star`` after a unit shift of the optimum at step 0.
+
+    The horizon, unless given, is the number of steps for the slowest
+    pole to shrink a million-fold (at least 20, at most 20000).
+
+    Returns
+    -------
+    control.TimeResponseData
+        ``.time`` (steps) and ``.outputs`` (the error).
+    """
+    rule = get_rule(rule)
+    values = rule.values(values, **more)
+    system = state_space(rule, curvature, values)
+    if num_steps is None:
+        rho = classify(closed_loop(rule, curvature, values).char_poly)
+        steps = steps_to_reduce(rho.spectral_radius)
+        num_steps = int(min(max(20, steps * 1.2 if math.isfinite(steps)
+                                else 200), 20000))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return control.step_response(system, T=np.arange(num_steps + 1))
