@@ -254,7 +254,9 @@ def spectral_radius(char_poly) -> float:
     return classify(char_poly).spectral_radius
 
 
-def jury_conditions(char_poly, simplify: bool = True) -> list | None:
+def jury_conditions(
+    char_poly, simplify: bool = True, max_ops: int = _MAX_CONDITION_OPS
+) -> list | None:
     r"""Symbolic Jury conditions: the polynomial is Schur stable iff all hold.
 
     For :math:`p(z) = a_n z^n + \dots + a_0` with :math:`a_n > 0`, the
@@ -263,11 +265,20 @@ def jury_conditions(char_poly, simplify: bool = True) -> list | None:
     table.  For degree 2 with :math:`a_2 = 1` they read
     :math:`p(1) > 0,\ p(-1) > 0,\ a_0 < 1`.
 
+    Parameters
+    ----------
+    char_poly : sympy.Poly or expression in ``z``
+    simplify : bool
+        Factor, drop positive factors and write each condition as an
+        inequality between terms of one sign.
+    max_ops : int
+        Largest condition, in SymPy operations, still returned.
+
     Returns
     -------
     list of sympy.Rel or None
         Strict inequalities (always-true ones dropped), or None when
-        the conditions grow beyond a readable size; a
+        a condition grows beyond `max_ops`; a
         :class:`LRControlWarning` then says the numeric test is used.
 
     Raises
@@ -301,7 +312,7 @@ def jury_conditions(char_poly, simplify: bool = True) -> list | None:
     for c in conditions:
         if c is not sympy.true and c not in unique:
             unique.append(c)
-    if any(sympy.count_ops(c) > _MAX_CONDITION_OPS for c in unique):
+    if any(sympy.count_ops(c) > max_ops for c in unique):
         warnings.warn(
             f"Jury conditions of this degree-{n} polynomial are too large "
             "to be readable; the numeric test is used instead.",
@@ -321,11 +332,14 @@ def _jury_rows(a, n):
         return [a[2] - a[0] > 0]
     rows = [a[n] - a[0] > 0, a[n] + a[0] > 0]
     row = list(a)
-    for _ in range(n - 2):
+    for i in range(n - 2):
         m = len(row) - 1
         new = [row[0] * row[j] - row[m] * row[m - j] for j in range(m)]
-        # new[0] = a0^2 - an^2 < 0 by the rows above, so |new[0]| = -new[0]
-        rows += [-new[0] - new[-1] > 0, -new[0] + new[-1] > 0]
+        # |new[0]| > |new[-1]|.  The first reduced row starts with
+        # a0^2 - an^2 < 0; later rows start with b0^2 - b_last^2 > 0 by
+        # the condition before, so the sign of new[0] is known.
+        lead = -new[0] if i == 0 else new[0]
+        rows += [lead - new[-1] > 0, lead + new[-1] > 0]
         row = new
     return rows
 
