@@ -193,8 +193,8 @@ def characteristic_polynomial(rule: Rule, curvature=None, **values):
     Examples
     --------
     >>> from lrcontrol import get_rule
-    >>> characteristic_polynomial(get_rule("heavy-ball")).as_expr()
-    -h*learning_rate*z + ... 
+    >>> characteristic_polynomial(get_rule("heavy-ball")).all_coeffs()
+    [1, h*learning_rate - momentum - 1, momentum]
     """
     return closed_loop(rule, curvature, values).char_poly
 
