@@ -1,23 +1,80 @@
-"""lrcontrol: optimizers and learning-rate rules as closed loops."""
+"""lrcontrol: optimizers and learning-rate rules as discrete-time closed loops.
 
+Every rule is written once, in code order; SymPy derives its closed loop
+with a quadratic model, exact stability follows from the characteristic
+polynomial, python-control gives margins and responses, and a simulation
+of the rule itself cross-checks the answers.
+"""
+
+from . import spectra
+from ._version import __version__
+from .analysis import (
+    Stability,
+    max_stable,
+    max_stable_curvature,
+    max_stable_learning_rate,
+    stability,
+    stable_values,
+)
 from .catalog import get_rule, list_rules, register
 from .closedloop import ClosedLoop, characteristic_polynomial, closed_loop
+from .curvature import Curvatures, as_curvatures
+from .errors import LRControlWarning
+from .loops import (
+    Margins,
+    delay_margin,
+    loop_gain,
+    margins,
+    noise_gain,
+    state_space,
+    step_response,
+)
+from .report import Report, report
 from .rules import Assign, Domain, Parameter, Query, Rule, State, exact
-
-__version__ = "0.1.0"
+from .simulate import CrossCheck, Trajectory, crosscheck, empirical_rate
+from .simulate import simulate
+from .stability import Verdict, classify, jury_conditions, spectral_radius
 
 __all__ = [
     "Assign",
     "ClosedLoop",
+    "CrossCheck",
+    "Curvatures",
     "Domain",
+    "LRControlWarning",
+    "Margins",
     "Parameter",
     "Query",
+    "Report",
     "Rule",
+    "Stability",
     "State",
+    "Trajectory",
+    "Verdict",
+    "as_curvatures",
     "characteristic_polynomial",
+    "classify",
     "closed_loop",
+    "crosscheck",
+    "delay_margin",
+    "empirical_rate",
     "exact",
     "get_rule",
+    "jury_conditions",
     "list_rules",
+    "loop_gain",
+    "margins",
+    "max_stable",
+    "max_stable_curvature",
+    "max_stable_learning_rate",
+    "noise_gain",
     "register",
+    "report",
+    "simulate",
+    "spectra",
+    "spectral_radius",
+    "stability",
+    "stable_values",
+    "state_space",
+    "step_response",
 ]

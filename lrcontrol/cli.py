@@ -16,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from ._version import __version__
 from ._io import OutputExistsError
 
 __all__ = ["main", "build_parser", "UsageError"]

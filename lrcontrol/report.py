@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy
 
-from . import __version__
+from ._version import __version__
 from ._symbols import h as _h
 from .analysis import (
     max_stable_curvature,
