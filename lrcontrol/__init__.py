@@ -13,7 +13,7 @@ from .analysis import (
     max_stable,
     max_stable_curvature,
     max_stable_learning_rate,
-    stability,
+    stability_over,
     stable_values,
 )
 from .catalog import get_rule, list_rules, register
@@ -29,10 +29,10 @@ from .loops import (
     state_space,
     step_response,
 )
-from .report import Report, report
+from .reports import Report, report
 from .rules import Assign, Domain, Parameter, Query, Rule, State, exact
-from .simulate import CrossCheck, Trajectory, crosscheck, empirical_rate
-from .simulate import simulate
+from .simulation import CrossCheck, Trajectory, crosscheck, empirical_rate
+from .simulation import simulate
 from .stability import Verdict, classify, jury_conditions, spectral_radius
 
 __all__ = [
@@ -73,7 +73,7 @@ __all__ = [
     "simulate",
     "spectra",
     "spectral_radius",
-    "stability",
+    "stability_over",
     "stable_values",
     "state_space",
     "step_response",

@@ -46,7 +46,7 @@ def add_commands(subparsers) -> None:
 
 
 def _report(args) -> int:
-    from .report import report
+    from .reports import report
 
     rule = rule_from_args(args)
     values = values_from_args(rule, args)

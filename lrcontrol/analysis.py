@@ -37,7 +37,7 @@ from .stability import (
 __all__ = [
     "ModeStability",
     "Stability",
-    "stability",
+    "stability_over",
     "stable_values",
     "max_stable",
     "max_stable_learning_rate",
@@ -97,7 +97,7 @@ def _mode_poly(rule, values):
     return closed_loop(rule, None, values).char_poly
 
 
-def stability(rule, curvature=None, values=None, **more) -> Stability:
+def stability_over(rule, curvature=None, values=None, **more) -> Stability:
     """Worst verdict and rate of `rule` over the given curvatures.
 
     Parameters
@@ -110,11 +110,11 @@ def stability(rule, curvature=None, values=None, **more) -> Stability:
 
     Examples
     --------
-    >>> stability("gradient-descent", 3.0, learning_rate=0.5).verdict
+    >>> stability_over("gradient-descent", 5.0, learning_rate=0.5).verdict
     'unstable'
-    >>> stability("gradient-descent", (1, 3), learning_rate=0.5).verdict
+    >>> stability_over("gradient-descent", (1, 5), learning_rate=0.5).verdict
     'unstable'
-    >>> round(stability("gradient-descent", (1, 3),
+    >>> round(stability_over("gradient-descent", (1, 3),
     ...                 learning_rate=0.5).spectral_radius, 12)
     0.5
     """

@@ -108,8 +108,9 @@ def loop_gain(rule, curvature, values=None, **more) -> control.StateSpace:
     Examples
     --------
     >>> L = loop_gain("gradient-descent", 2.0, learning_rate=0.25)
-    >>> control.ss2tf(L)
-    TransferFunction(array([0.5]), array([ 1., -1.]), dt=True)
+    >>> tf = control.ss2tf(L)
+    >>> tf.num[0][0].tolist(), tf.den[0][0].tolist(), tf.dt
+    ([0.5], [1.0, -1.0], True)
     """
     rule = get_rule(rule)
     values = rule.values(values, **more)

@@ -9,7 +9,7 @@ from lrcontrol._symbols import h, z
 from lrcontrol.analysis import (
     max_stable_curvature,
     max_stable_learning_rate,
-    stability,
+    stability_over,
     stable_values,
 )
 from lrcontrol.stability import classify, jury_conditions
@@ -153,11 +153,11 @@ def test_over_a_spectrum_the_top_mode_binds(heavy_ball):
 
 def test_interval_verdict_is_worst_inside():
     # gradient descent at eta = 0.5 over [1, 5]: unstable beyond h = 4
-    s = stability("gradient-descent", (1.0, 5.0), learning_rate=0.5)
+    s = stability_over("gradient-descent", (1.0, 5.0), learning_rate=0.5)
     assert s.verdict == "unstable"
-    s = stability("gradient-descent", (1.0, 4.0), learning_rate=0.5)
+    s = stability_over("gradient-descent", (1.0, 4.0), learning_rate=0.5)
     assert s.verdict == "marginal"  # h = 4 puts the root at -1
-    s = stability("gradient-descent", (1.0, 3.0), learning_rate=0.5)
+    s = stability_over("gradient-descent", (1.0, 3.0), learning_rate=0.5)
     assert s.verdict == "stable"
     assert s.spectral_radius == pytest.approx(0.5, abs=1e-12)
 
@@ -167,7 +167,7 @@ def test_heavy_ball_worst_rate_over_interval():
     mu, L = 1.0, 100.0
     e = 4 / (np.sqrt(L) + np.sqrt(mu)) ** 2
     b = ((np.sqrt(L) - np.sqrt(mu)) / (np.sqrt(L) + np.sqrt(mu))) ** 2
-    s = stability("heavy-ball", (mu, L), learning_rate=e, momentum=b)
+    s = stability_over("heavy-ball", (mu, L), learning_rate=e, momentum=b)
     assert s.verdict == "stable"
     assert s.spectral_radius == pytest.approx(9 / 11, rel=1e-6)
 

@@ -1,4 +1,4 @@
-"""Tests for lrcontrol.simulate: iterating rules, rates, cross-checks.
+"""Tests for lrcontrol.simulation: iterating rules, rates, cross-checks.
 
 Every expected value is independent of the code under test: a closed
 form derived here, or a numpy loop of the update written here.
@@ -15,7 +15,7 @@ import sympy
 from numpy.testing import assert_allclose, assert_array_equal
 
 from lrcontrol import Parameter, Rule, get_rule
-from lrcontrol.simulate import (
+from lrcontrol.simulation import (
     CrossCheck,
     Trajectory,
     crosscheck,
@@ -423,7 +423,7 @@ def test_crosscheck_detects_a_wrong_prediction(monkeypatch):
     # negative control: predict Nesterov with heavy ball's polynomial.
     # Heavy ball is stable for eta h < 2 (1 + beta), Nesterov only for
     # eta h < 2 (1 + beta) / (1 + 2 beta), so verdicts must differ between.
-    import lrcontrol.simulate as module
+    import lrcontrol.simulation as module
 
     heavy_ball = module.closed_loop(get_rule("heavy-ball"))
     monkeypatch.setattr(module, "closed_loop", lambda rule: heavy_ball)

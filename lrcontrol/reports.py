@@ -23,7 +23,7 @@ from ._symbols import h as _h
 from .analysis import (
     max_stable_curvature,
     max_stable_learning_rate,
-    stability,
+    stability_over,
 )
 from .catalog import get_rule
 from .closedloop import closed_loop
@@ -225,7 +225,7 @@ def report(
     substituted = {k: v for k, v in values.items() if k not in shown}
     char_poly = closed_loop(rule, None, substituted).char_poly
     conditions = jury_conditions(char_poly)
-    stab = stability(rule, curv, values)
+    stab = stability_over(rule, curv, values)
     top = curv.max
     return Report(
         rule=rule,
@@ -270,7 +270,7 @@ def _steps(rule, curv, values):
 
 
 def _crosscheck(rule, curv, values):
-    from .simulate import crosscheck
+    from .simulation import crosscheck
 
     grid = _crosscheck_grid(rule, curv, values)
     fixed = {k: v for k, v in values.items() if k not in grid}
