@@ -90,8 +90,18 @@ def _poly_text(report):
     return _descending(report.char_poly, sympy.sstr, "*", "**")
 
 
-def _poly_latex(poly):
-    return _descending(poly, sympy.latex, " ", "^")
+def _poly_latex(report):
+    return _descending(report.char_poly, _latex_of(report), " ", "^")
+
+
+def _latex_of(report):
+    """sympy.latex with the rule's own symbols (eta, beta, ...)."""
+    names = {p.symbol: p.latex for p in report.rule.parameters if p.latex}
+
+    def show(expr):
+        return sympy.latex(expr, symbol_names=names)
+
+    return show
 
 
 def _descending(poly, show, times, power):
@@ -103,7 +113,8 @@ def _descending(poly, show, times, power):
         c, k = sympy.factor(c), n - i
         zk = "" if k == 0 else "z" if k == 1 else f"z{power}{{{k}}}" \
             if power == "^" else f"z{power}{k}"
-        sign = "-" if c.could_extract_minus_sign() else "+"
+        sign = "-" if not c.is_Add and c.could_extract_minus_sign() \
+            else "+"
         c = -c if sign == "-" else c
         if zk and c == 1:
             body = zk
@@ -172,12 +183,13 @@ def render_markdown(report, figure_stem=None) -> str:
     if r.rule.conventions:
         out += [f"Convention: {r.rule.conventions}", ""]
     out += ["## Characteristic polynomial", "",
-            f"$$ {_poly_latex(r.char_poly)} $$", ""]
+            f"$$ {_poly_latex(r)} $$", ""]
     if r.substituted:
         out += ["with " + ", ".join(f"`{k} = {_num(v)}`"
                                     for k, v in r.substituted.items()), ""]
     out += ["## Stable if and only if", ""]
-    out += ([f"- ${sympy.latex(c)}$" for c in r.conditions]
+    tex = _latex_of(r)
+    out += ([f"- ${tex(c)}$" for c in r.conditions]
             if r.conditions else _conditions_text(r))
     out += ["", "## At these values", "", "| quantity | value |",
             "|---|---|"]
@@ -221,7 +233,7 @@ def render_html(report) -> str:
 
 def render_latex(report, figure_stem=None) -> str:
     r = report
-    tex = sympy.latex
+    tex = _latex_of(r)
     rows = "\n".join(
         f"{_tex_escape(a)} & {_tex_escape(b)} \\\\" for a, b in _rows(r))
     conds = "\n".join(f"  \\item ${tex(c)}$" for c in r.conditions) \
@@ -247,7 +259,7 @@ Curvatures: {_tex_escape(_curvature_line(r.curvatures))}.
 {update}
 \\end{{align*}}
 \\subsection*{{Characteristic polynomial}}
-\\[ {_poly_latex(r.char_poly)} \\]
+\\[ {_poly_latex(r)} \\]
 \\subsection*{{Stable if and only if}}
 \\begin{{itemize}}
 {conds}
