@@ -45,6 +45,15 @@ __all__ = [
 ]
 
 
+#: Spectra with more distinct eigenvalues than this are intersected in
+#: floating point (see :func:`stable_values`).
+EXACT_MODE_LIMIT = 32
+
+#: Distance from 1 of the spectral radius within which the floating-point
+#: path calls a segment marginal.
+FLOAT_TOLERANCE = 1e-9
+
+
 @dataclass(frozen=True)
 class ModeStability:
     """Verdict and rate of one mode."""
@@ -203,7 +212,11 @@ def stable_values(
     """Exact segments of `parameter` with their verdict, over curvatures.
 
     The other parameters are fixed at `values` (or defaults).  Over a
-    spectrum the segments of all modes are intersected; over an interval
+    spectrum the segments of all modes are intersected, exactly up to
+    :data:`EXACT_MODE_LIMIT` distinct eigenvalues and in floating point
+    beyond (candidates from numpy roots of the resultant, verdicts from
+    the worst radius with tolerance :data:`FLOAT_TOLERANCE`); over an
+    interval
     the candidates are where a crossing enters at an end of the interval
     or where two crossings merge inside it.  ``parameter="h"`` (or
     ``"curvature"``) gives the stable curvatures; `curvature` is then
@@ -230,11 +243,81 @@ def stable_values(
     curv = as_curvatures(curvature)
     if curv.kind == "interval":
         return _interval_segments(poly, t, low, high, curv)
+    if len(curv.modes) > EXACT_MODE_LIMIT:
+        fast = _many_modes_segments(poly, t, low, high, curv.modes)
+        if fast is not None:
+            return fast
     per_mode = [
         stable_set(_at(poly, _h, exact(m, "curvature")), t, low, high)
         for m in curv.modes
     ]
     return _intersect(per_mode, low, high)
+
+
+def _many_modes_segments(poly, t, low, high, modes):
+    """Segments over a large spectrum, in floating point.
+
+    The candidates are the real roots of the resultant R(t, h) at every
+    mode (found with numpy); each segment is judged by the worst spectral
+    radius over the modes at its midpoint, marginal within
+    :data:`FLOAT_TOLERANCE` of 1.  None when R vanishes identically.
+    """
+    expr = poly.as_expr()
+    rec = sympy.Poly(poly.all_coeffs()[::-1], _z).as_expr()
+    res = sympy.expand(sympy.numer(sympy.together(
+        sympy.resultant(expr, rec, _z))))
+    if res == 0 or not res.has(t):
+        return None
+    coeffs_t = sympy.Poly(res, t).all_coeffs()
+    fns = [sympy.lambdify(_h, c, "numpy") for c in coeffs_t]
+    h = np.asarray(modes, dtype=float)
+    table = np.array([np.broadcast_to(np.asarray(f(h), float), h.shape)
+                      for f in fns]).T
+    cuts = set()
+    lo, hi = float(low), float(high)
+    for row in table:
+        row = np.trim_zeros(row, "f")
+        if row.size < 2:
+            continue
+        roots = np.roots(row)
+        real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(
+            1.0, np.abs(roots.real))].real
+        cuts.update(float(r) for r in real if lo < r < hi)
+    edges = [lo] + _cluster(sorted(cuts)) + [hi]
+    z_coeffs = [sympy.lambdify((t, _h), c, "numpy")
+                for c in poly.all_coeffs()]
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        mid = _probe(a, b)
+        rho = _worst_float_radius(z_coeffs, mid, h)
+        verdict = ("stable" if rho < 1 - FLOAT_TOLERANCE else "unstable"
+                   if rho > 1 + FLOAT_TOLERANCE else "marginal")
+        out.append(Segment(a, b, verdict))
+    return _merge(out)
+
+
+def _cluster(values, rel=1e-12):
+    out = []
+    for v in values:
+        if not out or abs(v - out[-1]) > rel * max(1.0, abs(v)):
+            out.append(v)
+    return out
+
+
+def _worst_float_radius(z_coeffs, t_value, h):
+    stack = [np.broadcast_to(np.asarray(f(t_value, h), float), h.shape)
+             for f in z_coeffs]
+    lead = stack[0]
+    n = len(stack) - 1
+    if n == 0:
+        return 0.0
+    comp = np.zeros(h.shape + (n, n))
+    for i in range(n):
+        comp[:, 0, i] = -stack[i + 1] / lead
+    for i in range(1, n):
+        comp[:, i, i - 1] = 1.0
+    with np.errstate(all="ignore"):
+        return float(np.abs(np.linalg.eigvals(comp)).max())
 
 
 def _inside(param):

@@ -28,7 +28,7 @@ from .analysis import (
 from .catalog import get_rule
 from .closedloop import closed_loop
 from .curvature import as_curvatures
-from .loops import margins, noise_gain, step_response
+from .loops import margins, noise_gains, step_response
 from .rules import Rule
 from .stability import jury_conditions
 
@@ -252,12 +252,15 @@ def _maybe(fn, rule, curv, values):
 
 def _noise(rule, curv, values):
     if curv.kind == "interval":
-        # worst single mode; the gain is largest at an end for the
-        # catalog rules, and is checked on a grid for any rule
-        grid = np.linspace(curv.min, curv.max, 33)
-        return max(noise_gain(rule, h, values) for h in grid if h > 0)
-    return float(sum(noise_gain(rule, h, values) if h > 0 else math.inf
-                     for h in curv.values))
+        # worst single mode, on a grid; a mode at h = 0 never forgets noise
+        if curv.min == 0:
+            return math.inf
+        grid = np.geomspace(curv.min, curv.max, 65)
+        return float(noise_gains(rule, grid, values).max())
+    gains = noise_gains(rule, [h for h in curv.values if h > 0], values)
+    if any(h == 0 for h in curv.values):
+        return math.inf
+    return float(gains.sum())
 
 
 def _steps(rule, curv, values):

@@ -183,3 +183,22 @@ def test_stable_values_heavy_ball_momentum_segments():
     assert [(s.low, s.high, s.verdict) for s in segs] == [
         (0.0, 0.5, "unstable"), (0.5, 1.0, "stable")
     ]
+
+
+@pytest.mark.parametrize(
+    "name, second, limit",
+    [("heavy-ball", "momentum", lambda b: 2 * (1 + b)),
+     ("nesterov", "momentum", lambda b: 2 * (1 + b) / (1 + 2 * b)),
+     ("ema-momentum", "beta1", lambda b: 2 * (1 + b) / (1 - b))],
+    ids=["hb", "nesterov", "ema"],
+)
+def test_large_spectrum_takes_float_path_and_matches_closed_form(
+    name, second, limit
+):
+    from lrcontrol.analysis import EXACT_MODE_LIMIT
+
+    spectrum = np.geomspace(1e-3, 4.0, 4 * EXACT_MODE_LIMIT)
+    got = max_stable_learning_rate(name, spectrum, {second: 0.7})
+    assert got == pytest.approx(limit(0.7) / 4.0, rel=1e-10)
+    segs = stable_values(name, "learning_rate", spectrum, {second: 0.7})
+    assert segs[0].verdict == "stable" and segs[0].low == 0.0
