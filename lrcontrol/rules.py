@@ -76,8 +76,10 @@ def exact(value, name: str = "value") -> sympy.Rational:
     1/400
     """
     if isinstance(value, sympy.Basic):
+        if value.is_Float:
+            return exact(float(value), name)
         if value.is_number and value.is_real:
-            return sympy.nsimplify(value) if value.is_Float else value
+            return value
         raise TypeError(f"`{name}` must be a real number, got {value!r}.")
     if isinstance(value, bool):
         return sympy.Integer(int(value))
