@@ -20,6 +20,7 @@ from .catalog import get_rule, list_rules, register
 from .closedloop import ClosedLoop, characteristic_polynomial, closed_loop
 from .curvature import Curvatures, as_curvatures
 from .errors import LRControlWarning
+from .expressions import ExpressionError, parse_expression
 from .loops import (
     Margins,
     delay_margin,
@@ -30,6 +31,7 @@ from .loops import (
     step_response,
 )
 from .reports import Report, report
+from .rulefile import RuleFileError, load_rule
 from .rules import Assign, Domain, Parameter, Query, Rule, State, exact
 from .simulation import CrossCheck, Trajectory, crosscheck, empirical_rate
 from .simulation import simulate
@@ -41,12 +43,14 @@ __all__ = [
     "CrossCheck",
     "Curvatures",
     "Domain",
+    "ExpressionError",
     "LRControlWarning",
     "Margins",
     "Parameter",
     "Query",
     "Report",
     "Rule",
+    "RuleFileError",
     "Stability",
     "State",
     "Trajectory",
@@ -62,12 +66,14 @@ __all__ = [
     "get_rule",
     "jury_conditions",
     "list_rules",
+    "load_rule",
     "loop_gain",
     "margins",
     "max_stable",
     "max_stable_curvature",
     "max_stable_learning_rate",
     "noise_gain",
+    "parse_expression",
     "register",
     "report",
     "simulate",

@@ -6,6 +6,7 @@ import argparse
 
 from .catalog import get_rule
 from .curvature import Curvatures, as_curvatures
+from .rulefile import rule_file_loader
 from .spectra import load_spectrum
 
 __all__ = [
@@ -19,13 +20,17 @@ __all__ = [
 
 #: Hooks that turn extra rule options into a Rule; each takes the parsed
 #: arguments and returns a Rule or None (e.g. ``--rule-file``).
-RULE_LOADERS = []
+RULE_LOADERS = [rule_file_loader]
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     """RULE (a catalog name) and repeated ``--set NAME=VALUE``."""
     parser.add_argument(
         "rule", nargs="?", help="a rule from `lrcontrol list`"
+    )
+    parser.add_argument(
+        "--rule-file", metavar="FILE",
+        help="a rule written in a TOML file (see examples/)",
     )
     parser.add_argument(
         "--set", dest="settings", action="append", default=[],

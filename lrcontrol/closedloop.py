@@ -182,7 +182,12 @@ def closed_loop(
     given = dict(values or {}, **more)
     subs = _exact_values(rule, given)
     H = _curvature_matrix(curvature)
-    return _derive(rule, H, subs, int(delay), curvature)
+    try:
+        return _derive(rule, H, subs, int(delay), curvature)
+    except NotImplementedError as err:
+        from .rulefile import explain_nonlinear
+
+        raise explain_nonlinear(rule, err) from err
 
 
 def characteristic_polynomial(rule: Rule, curvature=None, **values):
