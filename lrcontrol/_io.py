@@ -20,8 +20,9 @@ def atomic_write(
     """Write `path` through a temporary file moved into place at the end.
 
     `write` receives the temporary file's name and writes the whole
-    content.  If it raises, or the process is interrupted, the temporary
-    file is removed and `path` is left as it was.
+    content.  If it raises (Ctrl-C included), the temporary file is
+    removed and `path` is left as it was; if the process is killed, a
+    hidden ``.NAME.*.tmp`` may remain but `path` is never truncated.
 
     Raises
     ------
@@ -42,6 +43,10 @@ def atomic_write(
         prefix=f".{path.name}.", suffix=".tmp", dir=folder
     )
     os.close(fd)
+    # mkstemp makes the file private (0600); give it the usual mode
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -52,6 +52,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _INTERVAL = re.compile(
     r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])\s*$"
 )
+_FRACTION = re.compile(r"^\s*[+-]?\d{1,30}\s*/\s*\d{1,30}\s*$")
 _NAMED_DOMAINS = {
     "real": "(-inf, inf)",
     "positive": "(0, inf)",
@@ -74,6 +75,8 @@ def exact(value, name: str = "value") -> sympy.Rational:
     1/10
     >>> exact("2.5e-3")
     1/400
+    >>> exact("2/3")
+    2/3
     """
     if isinstance(value, sympy.Basic):
         if value.is_Float:
@@ -85,6 +88,11 @@ def exact(value, name: str = "value") -> sympy.Rational:
         return sympy.Integer(int(value))
     if isinstance(value, (int, Fraction)):
         return sympy.Rational(value)
+    if isinstance(value, str) and _FRACTION.match(value):
+        top, bottom = value.split("/")
+        if int(bottom) == 0:
+            raise ValueError(f"`{name}` must be finite, got {value!r}.")
+        return sympy.Rational(int(top), int(bottom))
     if isinstance(value, str):
         try:
             number = float(value)
@@ -151,14 +159,7 @@ class Domain:
                 f"'unit', 'bool' or an interval like '[0, 1)', got {text!r}."
             )
         left, low, high, right = match.groups()
-        try:
-            low, high = sympy.Float(low), sympy.Float(high)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"`domain` bounds must be numbers or inf, got {text!r}."
-            ) from None
-        low = sympy.nsimplify(low) if low.is_finite else -sympy.oo
-        high = sympy.nsimplify(high) if high.is_finite else sympy.oo
+        low, high = _bound(low, text), _bound(high, text)
         if not low < high:
             raise ValueError(
                 f"`domain` must have its low end below its high end, "
@@ -192,6 +193,22 @@ class Domain:
         left = "[" if self.low_closed else "("
         right = "]" if self.high_closed else ")"
         return f"{left}{_show(self.low)}, {_show(self.high)}{right}"
+
+
+def _bound(token, text):
+    """A domain bound: a finite number, or inf / -inf written as such."""
+    if token.lstrip("+-") == "inf":
+        return -sympy.oo if token.startswith("-") else sympy.oo
+    try:
+        number = float(token)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or (number == 0 and token.strip("+-0.")
+                                     .lower().lstrip("e").strip("+-0")):
+        raise ValueError(
+            f"`domain` bounds must be finite numbers or inf, got {text!r}."
+        )
+    return sympy.Rational(repr(number))
 
 
 def _show(value: sympy.Expr) -> str:

@@ -123,7 +123,7 @@ def _exact_coeffs(poly):
             )
         if c.is_Float:
             c = exact(float(c))
-        elif not c.is_Rational:
+        elif not c.is_Rational and c.is_algebraic is not True:
             c = sympy.Rational(str(sympy.N(c, 50)))
         coeffs.append(c)
     while len(coeffs) > 1 and coeffs[0] == 0:
@@ -144,12 +144,21 @@ def classify(char_poly) -> Verdict:
     -------
     Verdict
 
+    Raises
+    ------
+    ValueError
+        For the zero polynomial or a polynomial with free symbols.
+
     Notes
     -----
-    The verdict is exact for rational coefficients: roots on the unit
-    circle are the roots of :math:`\gcd(p, z^n p(1/z))` that have modulus
-    1, decided at 30 digits after the gcd has removed all other roots but
-    reciprocal pairs.  Other coefficients are first rounded to 50 digits.
+    Exact for rational and algebraic coefficients.  *Stable* is decided
+    by the Jury table in exact arithmetic.  Otherwise the roots on the
+    unit circle are those of :math:`\gcd(p, z^n p(1/z))`; each irreducible
+    factor of the gcd whose roots all have modulus 1 (checked at
+    :data:`UNIT_CIRCLE_DIGITS` digits) is divided out with its
+    multiplicity, and the loop is *marginal* if what remains is stable by
+    the exact Jury test, *unstable* otherwise.  Poles and the spectral
+    radius are for display; they never decide the verdict.
 
     Examples
     --------
@@ -160,83 +169,112 @@ def classify(char_poly) -> Verdict:
     """
     coeffs = _exact_coeffs(_as_poly(char_poly))
     if len(coeffs) == 1:
+        if coeffs[0] == 0:
+            raise ValueError(
+                "`char_poly` must not be the zero polynomial, got 0."
+            )
         return Verdict("stable", 0.0, np.zeros(0, dtype=complex))
-    poly = sympy.Poly.from_list(coeffs, _z)
-    poles = np.roots(np.array([float(c) for c in coeffs]))
-    moduli = np.abs(poles)
-    rho = float(moduli.max())
-
-    # roots on the circle are roots of gcd(p, reciprocal of p)
-    gcd = poly.gcd(sympy.Poly.from_list(coeffs[::-1], _z))
-    on_circle, repeated = 0, False
-    if gcd.degree() > 0:
-        on_circle, repeated = _count_on_circle(poly, gcd)
-    if on_circle and rho < 1.5:
-        outside = _outside_exists(poly, on_circle)
-    else:
-        outside = rho > 1
-    if outside:
-        return Verdict("unstable", max(rho, 1.0), poles, on_circle, repeated)
-    if on_circle:
+    if coeffs[0] < 0:
+        coeffs = [-c for c in coeffs]
+    poles, rho = _poles(coeffs)
+    if _jury_holds(coeffs):
+        if rho >= 1 - 1e-9:
+            rho = min(_precise_radius(coeffs), 1 - 1e-16)
+        return Verdict("stable", rho, poles)
+    poly = _poly_of(coeffs)
+    rest, on_circle, repeated = _divide_unit_circle(poly)
+    if on_circle and (rest.degree() == 0 or
+                      _jury_holds(_exact_coeffs(rest))):
         return Verdict("marginal", 1.0, poles, on_circle, repeated)
-    if abs(rho - 1) < 1e-9:
-        rho = _precise_radius(coeffs)
-        if rho >= 1:
-            return Verdict("unstable", rho, poles)
-    return Verdict("stable", min(rho, 1 - 1e-16), poles)
+    if rho <= 1 + 1e-9:
+        rho = max(_precise_radius(coeffs), 1.0)
+    return Verdict("unstable", rho, poles, on_circle, repeated)
 
 
-def _unit_roots(factor):
+def _poly_of(coeffs):
+    rational = all(c.is_Rational for c in coeffs)
+    return sympy.Poly(coeffs, _z) if rational else \
+        sympy.Poly(coeffs, _z, extension=True)
+
+
+def _jury_holds(coeffs) -> bool:
+    """All Jury conditions, in exact arithmetic (leading coefficient > 0)."""
+    a = list(reversed(coeffs))
+    n = len(a) - 1
+    if n == 0:
+        return True
+    if a[n] < 0:
+        a = [-c for c in a]
+    p1 = sum(a)
+    pm1 = sum(c * (-1) ** i for i, c in enumerate(a)) * (-1) ** n
+    for condition in [p1 > 0, pm1 > 0] + _jury_rows(a, n):
+        if not bool(condition):
+            return False
+    return True
+
+
+def _poles(coeffs):
+    """Roots for display, in floats where they fit, else at 30 digits."""
+    floats = np.array([float(c) for c in coeffs])
+    if np.all(np.isfinite(floats)) and np.abs(floats).max() < 1e150:
+        with np.errstate(all="ignore"):
+            poles = np.roots(floats)
+        if np.all(np.isfinite(poles)):
+            return poles, float(np.abs(poles).max()) if poles.size else 0.0
+    mpmath.mp.dps = UNIT_CIRCLE_DIGITS
+    roots = mpmath.polyroots([_mp(c) for c in coeffs], maxsteps=400,
+                             extraprec=400)
+    poles = np.array([complex(r) for r in roots])
+    return poles, float(max(abs(r) for r in roots))
+
+
+def _mp(value):
+    value = sympy.sympify(value)
+    if value.is_Rational:
+        return mpmath.mpf(value.p) / value.q
+    return mpmath.mpf(str(sympy.N(value, UNIT_CIRCLE_DIGITS + 20)))
+
+
+def _all_roots_on_circle(factor):
     mpmath.mp.dps = UNIT_CIRCLE_DIGITS + 20
-    roots = mpmath.polyroots(
-        [mpmath.mpf(c.p) / c.q for c in factor.all_coeffs()],
-        maxsteps=400, extraprec=200,
-    )
+    roots = mpmath.polyroots([_mp(c) for c in factor.all_coeffs()],
+                             maxsteps=400, extraprec=200)
     eps = mpmath.mpf(10) ** (-UNIT_CIRCLE_DIGITS)
-    return [r for r in roots if abs(abs(r) - 1) < eps]
+    return all(abs(abs(r) - 1) < eps for r in roots)
 
 
-def _count_on_circle(poly, gcd):
-    count, repeated = 0, False
-    for factor, mult in gcd.monic().sqf_list()[1]:
-        unit = len(_unit_roots(factor))
-        if unit:
-            # multiplicity in p itself, not only in the gcd
-            m = _multiplicity(poly, factor)
-            count += unit * m
-            repeated = repeated or m > 1
-    return count, repeated
+def _divide_unit_circle(poly):
+    """Remove the factors with all roots on the circle, with multiplicity.
 
-
-def _multiplicity(poly, factor):
-    m, rest = 0, poly
-    while True:
-        q, r = rest.div(factor)
-        if not r.is_zero:
-            return m
-        m, rest = m + 1, q
-
-
-def _outside_exists(poly, on_circle):
-    # all roots at 50 digits, compared with the unit circle at 30
-    mpmath.mp.dps = UNIT_CIRCLE_DIGITS + 20
-    eps = mpmath.mpf(10) ** (-UNIT_CIRCLE_DIGITS)
-    for factor, _ in poly.monic().sqf_list()[1]:
-        coeffs = [mpmath.mpf(c.p) / c.q for c in factor.all_coeffs()]
-        if len(coeffs) < 2:
+    Returns the rest, the number of roots removed and whether one was
+    repeated.
+    """
+    rec = _poly_of(poly.all_coeffs()[::-1])
+    gcd = sympy.gcd(poly, rec)
+    rest, count, repeated = poly, 0, False
+    if gcd.degree() <= 0:
+        return rest, count, repeated
+    for factor, _ in sympy.factor_list(gcd)[1]:
+        factor = sympy.Poly(factor, _z, domain=gcd.domain)
+        if factor.degree() == 0 or not _all_roots_on_circle(factor):
             continue
-        roots = mpmath.polyroots(coeffs, maxsteps=400, extraprec=200)
-        if any(abs(r) > 1 + eps for r in roots):
-            return True
-    return False
+        m = 0
+        while True:
+            q, r = sympy.div(rest, factor)
+            if not r.is_zero:
+                break
+            rest, m = q, m + 1
+        count += factor.degree() * m
+        repeated = repeated or m > 1
+    return rest, count, repeated
 
 
 def _precise_radius(coeffs):
-    poly = sympy.Poly.from_list(coeffs, _z).monic()
+    poly = _poly_of(coeffs).monic()
     mpmath.mp.dps = UNIT_CIRCLE_DIGITS + 20
     rho = 0.0
     for factor, _ in poly.sqf_list()[1]:
-        c = [mpmath.mpf(v.p) / v.q for v in factor.all_coeffs()]
+        c = [_mp(v) for v in factor.all_coeffs()]
         if len(c) > 1:
             roots = mpmath.polyroots(c, maxsteps=400, extraprec=200)
             rho = max(rho, float(max(abs(r) for r in roots)))
