@@ -30,15 +30,25 @@ from .loops import (
     state_space,
     step_response,
 )
+from .regions import (
+    Axis,
+    BoundaryCurve,
+    SimulationOverlay,
+    StabilityRegion,
+    stability_region,
+)
 from .reports import Report, report
 from .rulefile import RuleFileError, load_rule
 from .rules import Assign, Domain, Parameter, Query, Rule, State, exact
 from .simulation import CrossCheck, Trajectory, crosscheck, empirical_rate
 from .simulation import simulate
 from .stability import Verdict, classify, jury_conditions, spectral_radius
+from .tuning import Tuning, optimal_tuning, worst_case_radius
 
 __all__ = [
     "Assign",
+    "Axis",
+    "BoundaryCurve",
     "ClosedLoop",
     "CrossCheck",
     "Curvatures",
@@ -51,9 +61,12 @@ __all__ = [
     "Report",
     "Rule",
     "RuleFileError",
+    "SimulationOverlay",
     "Stability",
+    "StabilityRegion",
     "State",
     "Trajectory",
+    "Tuning",
     "Verdict",
     "as_curvatures",
     "characteristic_polynomial",
@@ -73,6 +86,7 @@ __all__ = [
     "max_stable_curvature",
     "max_stable_learning_rate",
     "noise_gain",
+    "optimal_tuning",
     "parse_expression",
     "register",
     "report",
@@ -80,7 +94,9 @@ __all__ = [
     "spectra",
     "spectral_radius",
     "stability_over",
+    "stability_region",
     "stable_values",
     "state_space",
     "step_response",
+    "worst_case_radius",
 ]

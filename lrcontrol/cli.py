@@ -1,6 +1,8 @@
 """The ``lrcontrol`` command.
 
-Subcommands: ``list`` (the catalog), ``report`` (a stability report).
+Subcommands: ``list`` (the catalog), ``report`` (a stability report),
+``region`` (a stability region to PNG, SVG, PDF, NPZ or JSON) and
+``tune`` (the tuning that minimizes the worst-case rate).
 Other modules add subcommands through :data:`COMMAND_MODULES`: each such
 module has ``add_commands(subparsers)``; a subcommand stores its handler
 with ``parser.set_defaults(handler=...)`` and the handler takes the
