@@ -319,82 +319,49 @@ def _step_figure(report):
     return fig
 
 
-def _region_figure(report, num=160):
+def _region_figure(report, num=120):
+    """Rate map with the exact boundary, the current point starred."""
     from matplotlib.figure import Figure
 
-    x_name, y_name, X, Y, rho = _region_grid(report, num)
+    from .plotting import plot_rate_map
+    from .regions import stability_region
+
+    x_axis, y_axis, fixed, curvature = _region_axes(report, num)
+    region = stability_region(report.rule, x_axis, y_axis, fixed,
+                              curvature)
     fig = Figure(figsize=(6, 4.2))
     ax = fig.subplots()
-    shown = np.clip(rho, 0, 1.5)
-    mesh = ax.pcolormesh(X, Y, shown, shading="auto", cmap="viridis_r",
-                         vmin=0, vmax=1.5)
-    fig.colorbar(mesh, ax=ax, label="spectral radius (worst mode)")
-    ax.contour(X, Y, rho, levels=[1.0], colors="red", linewidths=1.5)
-    px = float(report.values[x_name])
-    py = float(report.values[y_name]) if y_name != "h" else \
-        report.curvatures.max
-    ax.plot([px], [py], marker="*", color="white", mec="black", ms=14)
-    ax.set_xlabel(x_name)
-    ax.set_ylabel(y_name if y_name != "h" else "curvature h")
-    ax.set_title("stable where the radius < 1 (red: radius = 1)")
+    plot_rate_map(region, ax=ax)
+    px = float(report.values[x_axis[0]])
+    py = report.curvatures.max if y_axis[0] == "curvature" else \
+        float(report.values[y_axis[0]])
+    ax.plot([px], [py], marker="*", color="white", mec="black", ms=14,
+            label="these values")
+    ax.set_title(f"{report.rule.name}: rate per step (worst mode)")
     fig.tight_layout()
     return fig
 
 
-def _region_grid(report, num):
-    """Worst spectral radius over a grid of two shown parameters."""
-    from .closedloop import closed_loop
-
+def _region_axes(report, num):
+    """Learning rate by the next shown parameter, else by the curvature."""
     rule = report.rule
-    names = [n for n in (rule.learning_rate,) if n] + [
-        p.name for p in rule.parameters
-        if p.name != rule.learning_rate and not p.domain.flag
-        and p.name not in report.substituted][:1]
-    x_name = names[0]
-    y_name = names[1] if len(names) > 1 else "h"
-    fixed = {k: v for k, v in report.values.items()
-             if k not in (x_name, y_name)}
-    poly = closed_loop(rule, None, fixed).char_poly
-    x_top = 1.6 * (report.max_learning_rate or 2 * float(
-        report.values[x_name]))
-    if not math.isfinite(x_top):
-        x_top = 4 * float(report.values[x_name])
-    xs = np.linspace(x_top / num, x_top, num)
-    if y_name == "h":
-        ys = np.linspace(report.curvatures.max / num,
-                         2 * report.curvatures.max, num)
-        modes = [None]
-    else:
-        d = rule.parameter(y_name).domain
-        lo = float(d.low) if d.low.is_finite else 0.0
-        hi = float(d.high) if d.high.is_finite else 2.0
-        ys = np.linspace(lo, hi - 1e-9 if d.high.is_finite else hi, num)
-        modes = list(report.curvatures.modes)
-    X, Y = np.meshgrid(xs, ys)
-    symbols = [rule.parameter(x_name).symbol,
-               _h if y_name == "h" else rule.parameter(y_name).symbol, _h]
-    coeffs = [sympy.lambdify(symbols, c, "numpy")
-              for c in poly.all_coeffs()]
-    rho = np.zeros_like(X)
-    for mode in modes:
-        hh = Y if mode is None else np.full_like(X, mode)
-        stack = [np.broadcast_to(np.asarray(f(X, Y, hh), float), X.shape)
-                 for f in coeffs]
-        rho = np.maximum(rho, _radius(stack))
-    return x_name, y_name, X, Y, rho
-
-
-def _radius(coeffs):
-    """Spectral radius of many polynomials at once (companion matrices)."""
-    lead = coeffs[0]
-    n = len(coeffs) - 1
-    if n == 0:
-        return np.zeros_like(lead)
-    shape = lead.shape
-    comp = np.zeros(shape + (n, n))
-    for i in range(n):
-        comp[..., 0, i] = -coeffs[i + 1] / lead
-    for i in range(1, n):
-        comp[..., i, i - 1] = 1.0
-    with np.errstate(all="ignore"):
-        return np.abs(np.linalg.eigvals(comp)).max(axis=-1)
+    x_name = rule.learning_rate or rule.parameters[0].name
+    others = [p for p in rule.parameters if p.name != x_name
+              and not p.domain.flag and p.name not in report.substituted]
+    top = report.max_learning_rate
+    x_top = 1.6 * top if top and math.isfinite(top) else \
+        4 * float(report.values[x_name])
+    x_axis = (x_name, x_top / num, x_top, num)
+    fixed = {k: v for k, v in report.values.items() if k != x_name}
+    if not others:
+        c = report.curvatures
+        return x_axis, ("curvature", c.max / num, 2 * c.max, num), fixed, \
+            None
+    d = others[0].domain
+    lo = float(d.low) if d.low.is_finite else 0.0
+    hi = float(d.high) if d.high.is_finite else 2.0
+    fixed.pop(others[0].name)
+    curvature = report.curvatures
+    curvature = (curvature.min, curvature.max) if curvature.kind == \
+        "interval" else np.array(curvature.values)
+    return x_axis, (others[0].name, lo, hi, num), fixed, curvature
