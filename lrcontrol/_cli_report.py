@@ -51,29 +51,52 @@ def _report(args) -> int:
     rule = rule_from_args(args)
     values = values_from_args(rule, args)
     curvatures = curvatures_from_args(args)
-    fmt = args.format or _SUFFIX.get(
-        Path(args.output).suffix.lower() if args.output else "", "text")
-    _check_output(args)
+    fmt = _format(args)
+    _check_output(args, fmt)
     result = report(rule, curvatures, values,
                     crosscheck=not args.no_crosscheck)
     if not args.output:
         sys.stdout.write(_render(result, fmt, None))
         return 0
-    _write(result, fmt, Path(args.output), args.force)
+    _write(result, fmt, Path(args.output).resolve(), args.force)
     return 0
 
 
-def _check_output(args):
-    """Refuse an existing output before any work is done."""
+def _format(args):
+    if args.format or not args.output:
+        return args.format or "text"
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in _SUFFIX:
+        raise ValueError(
+            f"`-o` must end in one of {sorted(_SUFFIX)} or come with "
+            f"--format, got {args.output!r}."
+        )
+    return _SUFFIX[suffix]
+
+
+def _targets(path, fmt):
+    """Every file the report writes: the report, then its figures."""
+    if fmt not in ("markdown", "latex"):
+        return [path]
+    return [path] + [path.with_name(f"{path.stem}_{name}.png")
+                     for name in ("step", "region")]
+
+
+def _check_output(args, fmt):
+    """Refuse existing outputs before any work is done."""
     if args.output is None:
         return
     path = Path(args.output)
-    if path.exists() and not args.force:
-        raise ValueError(
-            f"output file '{path}' exists; pass --force to replace it."
-        )
     if not (path.parent if str(path.parent) else Path(".")).is_dir():
         raise ValueError(f"output folder '{path.parent}' does not exist.")
+    for target in _targets(path, fmt):
+        if target.is_dir():
+            raise ValueError(f"output '{target}' is a folder, not a file.")
+        if target.exists() and not args.force:
+            raise ValueError(
+                f"output file '{target}' exists; pass --force to replace "
+                "it."
+            )
 
 
 def _render(result, fmt, stem):

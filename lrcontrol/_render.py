@@ -34,21 +34,36 @@ def _num(value, digits=6) -> str:
     return f"{value:.{digits}g}"
 
 
+def _verdict_text(report):
+    s, c = report.stability, report.curvatures
+    if c.kind == "value":
+        return f"{s.verdict.upper()} at h = {_num(c.max)}"
+    if c.kind == "interval":
+        return (f"{s.verdict.upper()}: the worst over every h in "
+                f"[{_num(c.min)}, {_num(c.max)}]")
+    counts = {v: sum(m.verdict == v for m in s.modes)
+              for v in ("stable", "marginal", "unstable")}
+    parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    return f"{s.verdict.upper()}: the worst of {len(s.modes)} modes ({parts})"
+
+
 def _rows(report):
     """(label, value) pairs shared by the text, Markdown and HTML forms."""
     s, m, c = report.stability, report.margins, report.curvatures
     where = f"curvature {_num(s.worst_curvature)}"
+    delay = _num(m.delay_margin_steps)
+    if m.delay_margin_note:
+        delay += f" ({m.delay_margin_note})"
     rows = [
-        ("verdict", f"{s.verdict.upper()} over all curvatures"),
+        ("verdict", _verdict_text(report)),
         ("spectral radius (rate per step)", f"{_num(s.spectral_radius, 10)}"
-                                            f" (slowest mode: {where})"),
+                                            f" (worst mode: {where})"),
         ("steps to reduce the error 1e6-fold", _num(s.steps_to_reduce)),
         ("largest stable learning rate", _num(report.max_learning_rate)),
         ("largest stable curvature", _num(report.max_curvature)),
         (f"gain margin at h = {_num(c.max)}", _gain(m)),
         ("phase margin", _phase(m)),
-        ("delay margin (stale gradient, steps)",
-         _num(m.delay_margin_steps)),
+        ("delay margin (stale gradient, steps)", delay),
         ("noise gain E|x - x*|^2 per unit variance", _num(report.noise)),
     ]
     return rows
@@ -59,14 +74,15 @@ def _gain(m):
     if m.python_control_gain_margin is not None and m.gain_margin and \
             not math.isclose(m.python_control_gain_margin, m.gain_margin,
                              rel_tol=1e-6):
-        text += (f"  (python-control says "
-                 f"{_num(m.python_control_gain_margin)}; see docs)")
+        text += (f"  (python-control 0.10 says "
+                 f"{_num(m.python_control_gain_margin)}: its phase "
+                 "crossover at the Nyquist frequency is missed)")
     return text
 
 
 def _phase(m):
     if m.phase_margin_deg is None:
-        return "n/a (several gradient queries per step)"
+        return "n/a (loop not stable, or several queries per step)"
     text = f"{_num(m.phase_margin_deg)} deg"
     if m.crossover_frequency is not None:
         text += f" at {_num(m.crossover_frequency)} rad/step"
@@ -78,7 +94,8 @@ def _curvature_line(c):
         return f"h = {_num(c.max)}"
     if c.kind == "interval":
         return f"every h in [{_num(c.min)}, {_num(c.max)}]"
-    return (f"{len(c.values)} eigenvalues in [{_num(c.min)}, "
+    n = len(c.values)
+    return (f"{n} eigenvalue{'s' if n != 1 else ''} in [{_num(c.min)}, "
             f"{_num(c.max)}] ({c.source})")
 
 
@@ -131,6 +148,9 @@ def _descending(poly, show, times, power):
 def _crosscheck_line(cc):
     if cc is None:
         return "not run"
+    if cc.points == 0:
+        return (f"nothing compared: all {cc.near_boundary} grid points lie "
+                "within the boundary band")
     verdict = "AGREE" if cc.agree else f"{cc.disagreements} DISAGREE"
     return (f"{verdict}: {cc.points} grid points compared "
             f"({cc.near_boundary} within the boundary band left out); "
@@ -193,13 +213,20 @@ def render_markdown(report, figure_stem=None) -> str:
             if r.conditions else _conditions_text(r))
     out += ["", "## At these values", "", "| quantity | value |",
             "|---|---|"]
-    out += [f"| {label} | {value} |" for label, value in _rows(r)]
+    out += [f"| {_md(label)} | {_md(value)} |" for label, value in _rows(r)]
     out += ["", "## Cross-check", "", _crosscheck_line(r.crosscheck), ""]
     if figure_stem:
         out += ["## Figures", "",
                 f"![step response]({figure_stem}_step.png)", "",
                 f"![stability region]({figure_stem}_region.png)", ""]
     return "\n".join(out)
+
+
+def _md(text) -> str:
+    """Text safe inside a Markdown table cell."""
+    for ch in ("\\", "|", "*", "_"):
+        text = str(text).replace(ch, "\\" + ch)
+    return text
 
 
 def render_html(report) -> str:

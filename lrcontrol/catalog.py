@@ -51,6 +51,18 @@ def _torch_sgd(s, p, grad):
     s.x = s.x - p.lr * step
 
 
+def _torch_sgd_check(values):
+    # torch.optim.SGD raises for these; so do we
+    if values["nesterov"] and (values["momentum"] <= 0
+                               or values["dampening"] != 0):
+        raise ValueError(
+            "torch-sgd with nesterov=1 needs momentum > 0 and dampening = 0 "
+            "(as torch.optim.SGD requires), got momentum="
+            f"{float(values['momentum'])!r}, dampening="
+            f"{float(values['dampening'])!r}."
+        )
+
+
 def _build():
     return {
         "gradient-descent": Rule(
@@ -134,6 +146,7 @@ def _build():
                 "transient step, not stability or rates."
             ),
             references=["PyTorch documentation, torch.optim.SGD"],
+            check=_torch_sgd_check,
         ),
     }
 

@@ -34,8 +34,16 @@ class UsageError(ValueError):
     """Bad input on the command line; reported in one line, exit 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the same one-line form as ours."""
+
+    def error(self, message):
+        self.exit(2, f"lrcontrol: error: {message} (see `{self.prog} "
+                     "--help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lrcontrol",
         description="Optimizers and learning-rate rules as closed loops: "
         "exact stability, margins and simulation cross-checks.",

@@ -170,8 +170,15 @@ def closed_loop(
     >>> loop.char_poly.as_expr()
     h*learning_rate + z - 1
     """
+    if isinstance(rule, str):
+        from .catalog import get_rule
+
+        rule = get_rule(rule)
     if not isinstance(rule, Rule):
-        raise TypeError(f"`rule` must be a Rule, got {type(rule).__name__}.")
+        raise TypeError(
+            f"`rule` must be a Rule or a rule name, got "
+            f"{type(rule).__name__}."
+        )
     if len(rule.players) != 1:
         raise NotImplementedError(
             f"rule {rule.name!r} has {len(rule.players)} players; closed "
@@ -271,7 +278,8 @@ def _run(rule, n):
             for j in range(n):
                 current[j][op.target] = op.value.xreplace(current[j])
     olds = [v for s in rule.states for v in old[s.symbol]]
-    news = [current[j][s.symbol] for s in rule.states for j in range(n)]
+    news = [current[j][rule.final[s.name]] for s in rule.states
+            for j in range(n)]
     return olds, news, queries
 
 

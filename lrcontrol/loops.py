@@ -55,7 +55,10 @@ __all__ = [
 ]
 
 #: Delays tried one by one when no single loop gain exists.
-MAX_SCANNED_DELAY = 64
+MAX_SCANNED_DELAY = 256
+
+#: Above this, a delay margin from the crossover is not re-checked.
+VERIFIED_DELAY = 400
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,14 @@ class Margins:
     Attributes
     ----------
     gain_margin : float
-        Factor by which the loop gain (learning rate times curvature)
-        can grow before the loop is no longer stable; inf if never; None
+        Factor by which the plant's gain, the curvature, can grow before
+        the loop is no longer stable (for rules without weight decay the
+        same factor applies to the learning rate); inf if never; None
         when the loop is not stable now.
     phase_margin_deg : float or None
         Phase margin in degrees at the unit-gain crossover; inf when the
-        loop gain never reaches 1; None when there is no single loop.
+        loop gain never reaches 1; None when there is no single loop or
+        the loop is not stable.
     crossover_frequency : float or None
         Frequency (rad/step) of the crossover that sets the phase margin.
     delay_margin_steps : int or None
@@ -78,6 +83,9 @@ class Margins:
         stays stable; None when the loop is not stable now.
     python_control_gain_margin : float or None
         What ``control.stability_margins`` reports, for comparison.
+    delay_margin_note : str
+        How the delay margin was found (confirmed, scanned, a lower
+        bound, or from the crossover alone).
     """
 
     gain_margin: float | None
@@ -85,6 +93,7 @@ class Margins:
     crossover_frequency: float | None
     delay_margin_steps: int | None
     python_control_gain_margin: float | None
+    delay_margin_note: str = ""
 
 
 def _loop_matrices(rule, curvature, values):
@@ -183,9 +192,12 @@ def margins(rule, curvature, values=None, **more) -> Margins:
         num, den = _transfer_polys(system)
         pm, wc = _phase_margin(num, den)
         pc_gm = _python_control_gain_margin(system)
-    delay = delay_margin(rule, curvature, values) \
-        if verdict.verdict == "stable" else None
-    return Margins(gain, pm, wc, delay, pc_gm)
+    delay, note = _delay_margin(rule, curvature, values)
+    if verdict.verdict != "stable":
+        pm = wc = None  # a margin of an unstable loop means nothing
+    elif pm is not None and math.isfinite(pm) and abs(pm) < 1e-6:
+        pm = 0.0
+    return Margins(gain, pm, wc, delay, pc_gm, note)
 
 
 def _gain_margin(rule, h, values):
@@ -213,48 +225,97 @@ def _python_control_gain_margin(system):
     return float(gm)
 
 
-def delay_margin(rule, curvature, values=None, **more) -> int | None:
+def delay_margin(rule, curvature, values=None, **more):
     r"""Largest gradient staleness (whole steps) the loop tolerates.
 
-    For a single loop gain :math:`L`, a delay of :math:`d` steps turns it
-    into :math:`z^{-d} L`; at each unit-gain crossover :math:`\omega_c`
-    with phase margin :math:`\phi_c` the loop first fails at
-    :math:`d = \phi_c / \omega_c`.  The integer answer is then confirmed
-    on the exact delayed closed loop (state augmented by a delay line):
+    The gradient used at step ``k`` answers the query made at step
+    ``k - d``.  For a single loop gain :math:`L`, a delay of :math:`d`
+    steps turns it into :math:`z^{-d} L`; at each unit-gain crossover
+    :math:`\omega_c` with phase margin :math:`\phi_c` the loop first
+    fails at :math:`d = \phi_c / \omega_c`.  The integer answer is then
+    confirmed on the delayed closed loop (state augmented by a delay
+    line; eigenvalues, with the exact test within 1e-10 of the circle):
     stable at the margin, not stable one step beyond.  Rules with several
     queries per step are checked delay by delay up to
     :data:`MAX_SCANNED_DELAY`.
 
     Returns
     -------
-    int or None
-        None if the loop is not stable without delay.
+    int, inf or None
+        None if the loop is not stable without delay; inf if no delay
+        destabilizes it (the loop gain stays below 1).  See
+        :func:`margins` for a note on how the value was obtained.
 
     Examples
     --------
     >>> delay_margin("gradient-descent", 1.0, learning_rate=0.5)
     2
     """
-    rule = get_rule(rule)
+    return _delay_margin(get_rule(rule), curvature, values, **more)[0]
+
+
+def _delay_margin(rule, curvature, values=None, **more):
+    """(margin, note): how the margin was found, for reports."""
     values = rule.values(values, **more)
-
-    def stable(d):
-        loop = closed_loop(rule, curvature, values, delay=d)
-        return classify(loop.char_poly).verdict == "stable"
-
-    if not stable(0):
-        return None
+    loop = closed_loop(rule, curvature, values)
+    if classify(loop.char_poly).verdict != "stable":
+        return None, "not stable without delay"
+    stable = _delayed_stability(rule, curvature, values, loop.open_loop)
     mats = _loop_matrices(rule, curvature, values)
     if mats is not None:
         guess = _delay_from_crossovers(control.ss(*mats, dt=True))
         if guess is None:
-            return None if not stable(1) else _scan(stable, 1)
-        if guess <= MAX_SCANNED_DELAY * 4 and stable(guess) and \
-                not stable(guess + 1):
-            return guess
-        if guess > MAX_SCANNED_DELAY * 4:
-            return guess
-    return _scan(stable, 1)
+            return math.inf, "the loop gain never reaches 1"
+        if guess > VERIFIED_DELAY:
+            return guess, (f"from the crossover frequency; above "
+                           f"{VERIFIED_DELAY} steps it is not re-checked")
+        if stable(guess) and not stable(guess + 1):
+            return guess, "crossover, confirmed on the delayed loop"
+    d = 0
+    while d < MAX_SCANNED_DELAY and stable(d + 1):
+        d += 1
+    if d == MAX_SCANNED_DELAY:
+        return d, f"at least {d}: the scan stops there"
+    return d, "scanned delay by delay"
+
+
+def _delayed_stability(rule, curvature, values, open_loop):
+    """A function d -> whether the loop with d steps of staleness is stable.
+
+    The augmented state is (s, R_1, ..., R_d): R_1 takes the oracle's
+    answer h (C_q s + D_q g), each register passes it on, and the
+    gradient used is g = R_d.
+    """
+    h = float(exact(curvature, "curvature"))
+    As, Au, Cq, Dq = (np.array(m.tolist(), dtype=float) for m in
+                      (open_loop.A_s, open_loop.A_u, open_loop.C_q,
+                       open_loop.D_q))
+    n, m = As.shape[0], Au.shape[1]
+
+    def matrix(d):
+        if d == 0:
+            gain = np.linalg.solve(np.eye(m) - h * Dq, h * Cq)
+            return As + Au @ gain
+        size = n + d * m
+        A = np.zeros((size, size))
+        last = slice(n + (d - 1) * m, size)
+        A[:n, :n] = As
+        A[:n, last] = Au
+        A[n:n + m, :n] = h * Cq
+        A[n:n + m, last] += h * Dq
+        for j in range(1, d):
+            rows = slice(n + j * m, n + (j + 1) * m)
+            A[rows, n + (j - 1) * m:n + j * m] = np.eye(m)
+        return A
+
+    def stable(d):
+        rho = float(np.abs(np.linalg.eigvals(matrix(d))).max())
+        if abs(rho - 1) > 1e-10:
+            return rho < 1
+        exact_loop = closed_loop(rule, curvature, values, delay=d)
+        return classify(exact_loop.char_poly).verdict == "stable"
+
+    return stable
 
 
 def _delay_from_crossovers(system):
@@ -270,15 +331,6 @@ def _delay_from_crossovers(system):
     d_star = min(limits)
     whole = math.ceil(d_star) - 1
     return max(whole, 0)
-
-
-def _scan(stable, start):
-    d = start
-    while d <= MAX_SCANNED_DELAY and stable(d):
-        d += 1
-    if d > MAX_SCANNED_DELAY:
-        return MAX_SCANNED_DELAY
-    return d - 1
 
 
 def noise_gain(rule, curvature, values=None, **more) -> float:

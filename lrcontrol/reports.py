@@ -104,12 +104,13 @@ class Report:
             "verdict": s.verdict,
             "spectral_radius": s.spectral_radius,
             "worst_curvature": s.worst_curvature,
-            "steps_to_reduce_error_1e6": s.steps_to_reduce,
+            "steps_to_reduce_error_1e6": _whole(s.steps_to_reduce),
             "max_stable_learning_rate": self.max_learning_rate,
             "max_stable_curvature": self.max_curvature,
             "gain_margin": m.gain_margin,
             "phase_margin_deg": m.phase_margin_deg,
             "delay_margin_steps": m.delay_margin_steps,
+            "delay_margin_note": m.delay_margin_note,
             "python_control_gain_margin": m.python_control_gain_margin,
             "noise_gain": self.noise,
             "modes": [
@@ -119,7 +120,7 @@ class Report:
             "crosscheck": None if cc is None else {
                 "points": cc.points,
                 "near_boundary": cc.near_boundary,
-                "agree": cc.agree,
+                "agree": cc.agree if cc.points else None,
                 "disagreements": cc.disagreements,
                 "max_rate_error": cc.max_rate_error,
             },
@@ -159,6 +160,10 @@ class Report:
 
     def __str__(self):
         return self.to_text()
+
+
+def _whole(value):
+    return int(value) if math.isfinite(value) else value
 
 
 def _jsonable(value):
@@ -273,18 +278,24 @@ def _steps(rule, curv, values):
 
 
 def _crosscheck(rule, curv, values):
+    """Simulate the rule on the problem's nonzero modes over a grid that
+    contains the given values; None when every curvature is zero (a mode
+    with h = 0 never moves, so there is nothing to compare)."""
     from .simulation import crosscheck
 
+    problem = _as_problem(curv)
+    if problem.size == 0:
+        return None
     grid = _crosscheck_grid(rule, curv, values)
     fixed = {k: v for k, v in values.items() if k not in grid}
-    return crosscheck(rule, _as_problem(curv), grid, fixed)
+    return crosscheck(rule, problem, grid, fixed)
 
 
 def _as_problem(curv):
-    if curv.kind == "interval":
-        return np.array([curv.min, curv.max]) if curv.min > 0 else \
-            np.array([curv.max])
-    return np.array([v for v in curv.values])
+    """The modes to simulate: the ends of an interval, or the spectrum,
+    without zero curvatures."""
+    modes = (curv.min, curv.max) if curv.kind == "interval" else curv.values
+    return np.array([v for v in modes if v > 0])
 
 
 def _crosscheck_grid(rule, curv, values):
@@ -297,7 +308,8 @@ def _crosscheck_grid(rule, curv, values):
         limit = max_stable_learning_rate(rule, curv, fixed)
         top = 1.5 * limit if limit and math.isfinite(limit) else \
             3 * float(values[lr])
-        grid[lr] = np.linspace(top / 12, top, 12)
+        grid[lr] = np.union1d(np.linspace(top / 12, top, 12),
+                              [float(values[lr])])
     for name in names:
         if name == lr:
             continue
@@ -305,5 +317,6 @@ def _crosscheck_grid(rule, curv, values):
         low = float(d.low) if d.low.is_finite else -1.0
         high = float(d.high) if d.high.is_finite else 2.0
         high = min(high, 0.99) if d.high == 1 else high
-        grid[name] = np.linspace(low, high, 6)
+        grid[name] = np.union1d(np.linspace(low, high, 6),
+                                [float(values[name])])
     return grid

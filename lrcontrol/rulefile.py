@@ -610,7 +610,7 @@ def rule_from_text(
     ... x = "x - learning_rate*grad(x)"
     ... ''')
     >>> rule.program[1]
-    Assign(target=x, value=-grad_1*learning_rate + x)
+    Assign(target=x_new, value=-grad_1*learning_rate + x, state='x')
     >>> rule_from_text('''
     ... [state]
     ... x = "iterate"

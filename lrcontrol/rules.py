@@ -52,6 +52,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _INTERVAL = re.compile(
     r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])\s*$"
 )
+_VERSION = re.compile(r".*_new\d*$")
 _FRACTION = re.compile(r"^\s*[+-]?\d{1,30}\s*/\s*\d{1,30}\s*$")
 _NAMED_DOMAINS = {
     "real": "(-inf, inf)",
@@ -302,10 +303,16 @@ class Query:
 
 @dataclass(frozen=True)
 class Assign:
-    """One assignment ``target = value`` of the update, in code order."""
+    """One assignment of the update, in code order.
+
+    `target` is a new symbol for the state's new value (``v_new`` for
+    ``s.v = ...``; ``v_new2`` for a second assignment in the same step),
+    so that a value read before the assignment keeps meaning the old one.
+    """
 
     target: sympy.Symbol
     value: sympy.Expr
+    state: str = ""
 
 
 def _check_name(name, kind):
@@ -314,7 +321,8 @@ def _check_name(name, kind):
             f"{kind} name must be an identifier (a letter, then letters, "
             f"digits or underscores), got {name!r}."
         )
-    if name in RESERVED_NAMES or name.startswith("grad"):
+    if name in RESERVED_NAMES or name.startswith("grad") or \
+            _VERSION.match(name):
         raise ValueError(
             f"{kind} name {name!r} is reserved; pick another."
         )
@@ -343,11 +351,13 @@ class _Reader:
 
 
 class _StateRecorder(_Reader):
-    """States: reading gives the symbol, assigning records an Assign."""
+    """States: reading gives the current value's symbol; assigning
+    records an Assign to a new symbol (``x_new``), as in SSA form."""
 
     def __init__(self, symbols, program):
         super().__init__("state", symbols)
         object.__setattr__(self, "_program", program)
+        object.__setattr__(self, "_count", dict.fromkeys(symbols, 0))
 
     def __setattr__(self, name, value):
         if name not in self._symbols:
@@ -355,7 +365,16 @@ class _StateRecorder(_Reader):
                 f"the update assigns {name!r}, which is not a declared "
                 f"state; declared: {sorted(self._symbols)}."
             )
-        self._program.append(Assign(self._symbols[name], _sympify(value)))
+        self._count[name] += 1
+        n = self._count[name]
+        target = sympy.Symbol(f"{name}_new" + (str(n) if n > 1 else ""),
+                              real=True)
+        self._program.append(Assign(target, _sympify(value), name))
+        self._symbols[name] = target
+
+    @property
+    def final(self):
+        return dict(self._symbols)
 
 
 def _sympify(value):
@@ -419,6 +438,10 @@ class Rule:
         how weight decay is scaled, ...), shown in reports.
     references : sequence of str
         Where the rule and its known results come from.
+    check : callable, optional
+        ``check(values)`` raises ValueError for combinations of values
+        the rule does not admit (e.g. PyTorch's Nesterov without
+        momentum).
 
     Examples
     --------
@@ -430,7 +453,7 @@ class Rule:
     ...         s, "x", s.x - p.learning_rate * grad(s.x)),
     ... )
     >>> gd.program[1]
-    Assign(target=x, value=-grad_1*learning_rate + x)
+    Assign(target=x_new, value=-grad_1*learning_rate + x, state='x')
     """
 
     def __init__(
@@ -443,6 +466,7 @@ class Rule:
         learning_rate: str | None = None,
         conventions: str = "",
         references: Iterable[str] = (),
+        check: Callable[[dict], None] | None = None,
     ):
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"`name` must be a non-empty string, got {name!r}.")
@@ -452,6 +476,7 @@ class Rule:
         self.description = description
         self.conventions = conventions
         self.references = tuple(references)
+        self.check = check
         self._check_unique()
         self.update = update
         self.program = self._record(update)
@@ -487,6 +512,7 @@ class Rule:
         if len(inspect.signature(update).parameters) >= 4:
             args.append(_k)
         update(*args)
+        self.final = {name: sym for name, sym in s.final.items()}
         if oracle.calls == 0:
             raise ValueError(
                 f"the update of rule {self.name!r} never queries the "
@@ -562,6 +588,8 @@ class Rule:
                     f"{_plain(value)}."
                 )
             out[q.name] = value
+        if self.check is not None:
+            self.check(out)
         return out
 
     def equations(self) -> list[tuple[str, sympy.Expr]]:

@@ -135,6 +135,7 @@ class _Program:
 
     ops: tuple  # (is_query, function, argument names, output name)
     states: tuple  # state names, declaration order
+    finals: tuple  # (state, name of its value at the end of a step)
     iterate: str
     linear: bool  # every step linear and homogeneous in states, gradients
 
@@ -156,12 +157,12 @@ def _compile(rule: Rule) -> _Program:
         out = op.gradients[0].name if query else op.target.name
         ops.append((query, *_lambdify(rule, expr, allowed), out))
         linear = linear and _is_linear(expr, moving)
-        if query:
-            allowed.add(out)
-            moving.add(out)
+        allowed.add(out)
+        moving.add(out)
     return _Program(
         tuple(ops),
         tuple(s.name for s in rule.states),
+        tuple((s.name, rule.final[s.name].name) for s in rule.states),
         rule.players[0].name,
         linear,
     )
@@ -198,6 +199,9 @@ def _run_step(program, env, k, answer, shape):
             np.asarray(fn(*[env[n] for n in names]), dtype=float), shape
         )
         env[out] = answer(value) if query else value
+    # the new values become the states of the next step
+    for state, final in program.finals:
+        env[state] = env[final]
 
 
 # -- inputs -------------------------------------------------------------------

@@ -200,3 +200,65 @@ def test_bad_input_leaves_no_file(capsys, tmp_path):
                        "momentum=2", "-o", str(path))
     assert status == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_markdown_refuses_before_writing_any_figure(capsys, tmp_path):
+    path = tmp_path / "r.md"
+    (tmp_path / "r_region.png").write_bytes(b"old")
+    status, _, err = run(capsys, "report", "heavy-ball", "--no-crosscheck",
+                         "-o", str(path))
+    assert status == 2 and "r_region.png" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r_region.png"]
+
+
+def test_output_that_is_a_folder_is_refused(capsys, tmp_path):
+    status, _, err = run(capsys, "report", "heavy-ball", "--no-crosscheck",
+                         "-o", str(tmp_path), "--force")
+    assert status == 2 and "folder" in err
+
+
+def test_unknown_output_suffix_needs_a_format(capsys, tmp_path):
+    status, _, err = run(capsys, "report", "heavy-ball", "--no-crosscheck",
+                         "-o", str(tmp_path / "r.pdf"))
+    assert status == 2 and "--format" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["report", "gradient-descent", "--curvature", "1", "--spectrum", "s"],
+     ["report", "heavy-ball", "--format", "pdf"],
+     ["report", "heavy-ball", "--curvature"],
+     ["report", "heavy-ball", "extra"]],
+    ids=["exclusive", "format", "missing-value", "extra"],
+)
+def test_argparse_errors_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    _, err = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert err.startswith("lrcontrol: error: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_torch_nesterov_needs_momentum_and_no_dampening(capsys):
+    status, _, err = run(capsys, "report", "torch-sgd", "--set",
+                         "nesterov=1", "--set", "dampening=0.5")
+    assert status == 2 and "dampening = 0" in err
+
+
+def test_verdict_counts_the_modes(capsys, tmp_path):
+    # eta = 0.6 on eigenvalues 0.5, 1, 4: eta h = 2.4 > 2 for one mode
+    path = tmp_path / "eig.txt"
+    path.write_text("0.5\n1\n4\n")
+    status, out, _ = run(capsys, "report", "gradient-descent", "--spectrum",
+                         str(path), "--set", "learning_rate=0.6",
+                         "--no-crosscheck")
+    assert "UNSTABLE: the worst of 3 modes (2 stable, 1 unstable)" in out
+    assert "phase margin" in out and "n/a" in out
+
+
+def test_markdown_table_escapes_pipes(capsys):
+    status, out, _ = run(capsys, "report", "gradient-descent", "--curvature",
+                         "1", "--format", "markdown", "--no-crosscheck")
+    row = next(line for line in out.splitlines() if "noise gain" in line)
+    assert row.count("|") - row.count("\\|") == 3

@@ -126,3 +126,35 @@ def test_value_outside_domain_is_refused(heavy_ball):
         lrcontrol.closed_loop(heavy_ball, momentum=1.5)
     with pytest.raises(ValueError, match="has no parameter 'lr'"):
         lrcontrol.closed_loop(heavy_ball, lr=0.1)
+
+
+def test_temporary_read_before_reassignment_keeps_the_old_value():
+    # heavy ball through the previous iterate:
+    #   x+ = x - a h x + b (x - x_prev),  x_prev+ = x
+    # -> z^2 - (1 + b - a h) z + b, the same as heavy ball
+    def update(s, p, grad):
+        x_next = s.x - p.alpha * grad(s.x) + p.beta * (s.x - s.x_prev)
+        s.x_prev = s.x
+        s.x = x_next
+
+    rule = lrcontrol.Rule(
+        "two-step",
+        [lrcontrol.Parameter("alpha", 0.1, "positive"),
+         lrcontrol.Parameter("beta", 0.9, "[0, 1)")],
+        {"x": "iterate", "x_prev": 0},
+        update,
+        learning_rate="alpha",
+    )
+    a = sympy.Symbol("alpha", positive=True)
+    b = sympy.Symbol("beta", nonnegative=True)
+    poly = lrcontrol.closed_loop(rule).char_poly
+    assert sympy.expand(poly.as_expr() - (z**2 - (1 + b - a * h) * z + b)) \
+        == 0
+    # the simulation follows Python's semantics too: a hand-written loop
+    x, x_prev = 1.0, 0.0
+    xs = [x]
+    for _ in range(30):
+        x, x_prev = x - 0.1 * 2.0 * x + 0.9 * (x - x_prev), x
+        xs.append(x)
+    traj = lrcontrol.simulate(rule, 2.0, 30, x0=1.0)
+    np.testing.assert_allclose(np.ravel(traj.x), xs, rtol=1e-12)

@@ -178,3 +178,32 @@ def test_multi_query_rule_has_no_single_loop():
     assert m.gain_margin == pytest.approx(2.0, rel=1e-12)
     with pytest.raises(NotImplementedError, match="several times"):
         loop_gain(rule, 2.0, learning_rate=0.25)
+
+
+def test_delay_margin_of_extragradient_by_scan_is_fast_and_right():
+    # two queries per step: no single loop, scanned on the delayed loop
+    def extragradient(s, p, grad):
+        half = s.x - p.learning_rate * grad(s.x)
+        s.x = s.x - p.learning_rate * grad(half)
+
+    rule = lrcontrol.Rule(
+        "extragradient",
+        [lrcontrol.Parameter("learning_rate", 0.1, "positive")],
+        {"x": "iterate"}, extragradient,
+    )
+    # independent check.  With d steps of staleness the first query's
+    # answer g1[k] = h x[k-d]; the second query, made at step k at
+    # x[k] - e g1[k], is answered d steps later:
+    #   g2[k] = h (x[k-d] - e h x[k-2d]),  x[k+1] = x[k] - e g2[k]
+    # -> z^(2d+1) - z^(2d) + e h z^d - (e h)^2 = 0
+    h = 1.0
+    for e in (0.1, 0.3, 0.5):
+        def stable(d):
+            coeffs = np.zeros(2 * d + 2)
+            coeffs[0], coeffs[1] = 1.0, -1.0
+            coeffs[d + 1] += e * h
+            coeffs[-1] -= (e * h) ** 2
+            return np.abs(np.roots(coeffs)).max() < 1
+
+        expected = next(d for d in range(100) if not stable(d + 1))
+        assert delay_margin(rule, h, learning_rate=e) == expected

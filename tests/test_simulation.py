@@ -410,7 +410,7 @@ def test_crosscheck_agrees(name, spectrum, diabetes):
 def test_crosscheck_torch_sgd_nesterov_with_weight_decay():
     grid = {
         "lr": np.geomspace(0.05, 20.0, 8),
-        "momentum": np.linspace(0.0, 0.95, 8),
+        "momentum": np.linspace(0.05, 0.95, 8),  # torch: nesterov needs > 0
     }
     values = {"nesterov": 1, "weight_decay": 0.1}
     check = crosscheck("torch-sgd", 1.0, grid, values)
