@@ -152,7 +152,8 @@ def _crosscheck_line(cc):
         return (f"nothing compared: all {cc.near_boundary} grid points lie "
                 "within the boundary band")
     verdict = "AGREE" if cc.agree else f"{cc.disagreements} DISAGREE"
-    return (f"{verdict}: {cc.points} grid points compared "
+    return (f"{verdict}: {cc.points} grid points compared, each on "
+            f"{cc.modes} mode{'s' if cc.modes != 1 else ''} "
             f"({cc.near_boundary} within the boundary band left out); "
             f"largest rate error {_num(cc.max_rate_error, 3)}")
 

@@ -133,10 +133,10 @@ def stability_over(rule, curvature=None, values=None, **more) -> Stability:
     poly = _mode_poly(rule, values)
     if curv.kind == "interval":
         return _over_interval(poly, curv.min, curv.max)
-    modes = []
-    for value in curv.modes:
-        v = classify(_at(poly, _h, exact(value, "curvature")))
-        modes.append(ModeStability(value, v.verdict, v.spectral_radius))
+    if len(curv.modes) > EXACT_MODE_LIMIT:
+        modes = _many_modes(poly, curv.modes)
+    else:
+        modes = [_mode(poly, value) for value in curv.modes]
     top = max(modes, key=lambda m: m.spectral_radius)
     return Stability(
         worst([m.verdict for m in modes]),
@@ -144,6 +144,42 @@ def stability_over(rule, curvature=None, values=None, **more) -> Stability:
         top.curvature,
         tuple(modes),
     )
+
+
+def _mode(poly, value):
+    v = classify(_at(poly, _h, exact(value, "curvature")))
+    return ModeStability(value, v.verdict, v.spectral_radius)
+
+
+def _many_modes(poly, modes):
+    """Per-mode verdicts from float radii; exact where within 1e-6 of 1."""
+    fns = [sympy.lambdify(_h, c, "numpy") for c in poly.all_coeffs()]
+    h = np.asarray(modes, dtype=float)
+    rho = _radii([np.broadcast_to(np.asarray(f(h), float), h.shape)
+                  for f in fns])
+    out = []
+    for value, r in zip(modes, rho):
+        if abs(r - 1) <= 1e-6 or not np.isfinite(r):
+            out.append(_mode(poly, value))
+        else:
+            out.append(ModeStability(value, "stable" if r < 1 else
+                                     "unstable", float(r)))
+    return out
+
+
+def _radii(stack):
+    """Spectral radii of many polynomials (coefficient arrays, highest
+    power first), through batched companion matrices."""
+    lead, n = stack[0], len(stack) - 1
+    if n == 0:
+        return np.zeros(lead.shape)
+    comp = np.zeros(lead.shape + (n, n))
+    for i in range(n):
+        comp[..., 0, i] = -stack[i + 1] / lead
+    for i in range(1, n):
+        comp[..., i, i - 1] = 1.0
+    with np.errstate(all="ignore"):
+        return np.abs(np.linalg.eigvals(comp)).max(axis=-1)
 
 
 def _at(poly, symbol, value):
@@ -257,42 +293,78 @@ def stable_values(
 def _many_modes_segments(poly, t, low, high, modes):
     """Segments over a large spectrum, in floating point.
 
-    The candidates are the real roots of the resultant R(t, h) at every
-    mode (found with numpy); each segment is judged by the worst spectral
-    radius over the modes at its midpoint, marginal within
-    :data:`FLOAT_TOLERANCE` of 1.  None when R vanishes identically.
+    Per mode, the candidates are the real roots of the resultant R(t, h)
+    (numpy), and each mode's segments are judged by its own float radius
+    at their midpoints (unstable unless below 1 - FLOAT_TOLERANCE).  The
+    stable set of the spectrum is the intersection of the modes' stable
+    sets.  None when R vanishes identically.
     """
-    expr = poly.as_expr()
     rec = sympy.Poly(poly.all_coeffs()[::-1], _z).as_expr()
     res = sympy.expand(sympy.numer(sympy.together(
-        sympy.resultant(expr, rec, _z))))
+        sympy.resultant(poly.as_expr(), rec, _z))))
     if res == 0 or not res.has(t):
         return None
-    coeffs_t = sympy.Poly(res, t).all_coeffs()
-    fns = [sympy.lambdify(_h, c, "numpy") for c in coeffs_t]
+    fns = [sympy.lambdify(_h, c, "numpy")
+           for c in sympy.Poly(res, t).all_coeffs()]
     h = np.asarray(modes, dtype=float)
     table = np.array([np.broadcast_to(np.asarray(f(h), float), h.shape)
                       for f in fns]).T
-    cuts = set()
     lo, hi = float(low), float(high)
-    for row in table:
-        row = np.trim_zeros(row, "f")
-        if row.size < 2:
-            continue
-        roots = np.roots(row)
-        real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(
-            1.0, np.abs(roots.real))].real
-        cuts.update(float(r) for r in real if lo < r < hi)
-    edges = [lo] + _cluster(sorted(cuts)) + [hi]
-    z_coeffs = [sympy.lambdify((t, _h), c, "numpy")
-                for c in poly.all_coeffs()]
-    out = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        mid = _probe(a, b)
-        rho = _worst_float_radius(z_coeffs, mid, h)
-        verdict = ("stable" if rho < 1 - FLOAT_TOLERANCE else "unstable"
-                   if rho > 1 + FLOAT_TOLERANCE else "marginal")
-        out.append(Segment(a, b, verdict))
+    edges = [[lo] + _cluster(sorted(_real_in(row, lo, hi))) + [hi]
+             for row in table]
+
+    # every mode's midpoints at once: (t, h) pairs
+    mids = np.array([_probe(a, b) for e in edges
+                     for a, b in zip(e[:-1], e[1:])])
+    owner = np.repeat(np.arange(len(h)), [len(e) - 1 for e in edges])
+    z_fns = [sympy.lambdify((t, _h), c, "numpy")
+             for c in poly.all_coeffs()]
+    rho = _radii([np.broadcast_to(np.asarray(f(mids, h[owner]), float),
+                                  mids.shape) for f in z_fns])
+    stable = rho < 1 - FLOAT_TOLERANCE
+
+    intervals, i = [(lo, hi)], 0
+    for e in edges:
+        own = [(a, b) for (a, b), ok in zip(zip(e[:-1], e[1:]),
+                                           stable[i:i + len(e) - 1]) if ok]
+        i += len(e) - 1
+        intervals = _intersect_intervals(intervals, own)
+    return _complement(intervals, lo, hi)
+
+
+def _real_in(coeffs, lo, hi):
+    coeffs = np.trim_zeros(coeffs, "f")
+    if coeffs.size < 2:
+        return []
+    roots = np.roots(coeffs)
+    real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(
+        1.0, np.abs(roots.real))].real
+    return [float(r) for r in real if lo < r < hi]
+
+
+def _intersect_intervals(a, b):
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        low, high = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if low < high:
+            out.append((low, high))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _complement(stable, lo, hi):
+    """Segments: the stable intervals, and unstable ones between."""
+    out, at = [], lo
+    for a, b in stable:
+        if a > at:
+            out.append(Segment(at, a, "unstable"))
+        out.append(Segment(a, b, "stable"))
+        at = b
+    if at < hi:
+        out.append(Segment(at, hi, "unstable"))
     return _merge(out)
 
 
@@ -302,22 +374,6 @@ def _cluster(values, rel=1e-12):
         if not out or abs(v - out[-1]) > rel * max(1.0, abs(v)):
             out.append(v)
     return out
-
-
-def _worst_float_radius(z_coeffs, t_value, h):
-    stack = [np.broadcast_to(np.asarray(f(t_value, h), float), h.shape)
-             for f in z_coeffs]
-    lead = stack[0]
-    n = len(stack) - 1
-    if n == 0:
-        return 0.0
-    comp = np.zeros(h.shape + (n, n))
-    for i in range(n):
-        comp[:, 0, i] = -stack[i + 1] / lead
-    for i in range(1, n):
-        comp[:, i, i - 1] = 1.0
-    with np.errstate(all="ignore"):
-        return float(np.abs(np.linalg.eigvals(comp)).max())
 
 
 def _inside(param):

@@ -232,6 +232,8 @@ def report(
     conditions = jury_conditions(char_poly)
     stab = stability_over(rule, curv, values)
     top = curv.max
+    max_lr = _maybe(max_stable_learning_rate, rule, curv, values) \
+        if rule.learning_rate else None
     return Report(
         rule=rule,
         values=values,
@@ -240,12 +242,12 @@ def report(
         substituted=substituted,
         conditions=conditions,
         stability=stab,
-        max_learning_rate=_maybe(max_stable_learning_rate, rule, curv,
-                                 values) if rule.learning_rate else None,
+        max_learning_rate=max_lr,
         max_curvature=max_stable_curvature(rule, values),
         margins=margins(rule, top, values),
         noise=_noise(rule, curv, values),
-        crosscheck=_crosscheck(rule, curv, values) if crosscheck else None,
+        crosscheck=_crosscheck(rule, curv, values, max_lr)
+        if crosscheck else None,
         step=_steps(rule, curv, values),
     )
 
@@ -277,7 +279,12 @@ def _steps(rule, curv, values):
     return out
 
 
-def _crosscheck(rule, curv, values):
+#: Largest number of modes the report's cross-check simulates; larger
+#: spectra are thinned to this many, the extremes included.
+CROSSCHECK_MODES = 256
+
+
+def _crosscheck(rule, curv, values, max_lr):
     """Simulate the rule on the problem's nonzero modes over a grid that
     contains the given values; None when every curvature is zero (a mode
     with h = 0 never moves, so there is nothing to compare)."""
@@ -286,7 +293,11 @@ def _crosscheck(rule, curv, values):
     problem = _as_problem(curv)
     if problem.size == 0:
         return None
-    grid = _crosscheck_grid(rule, curv, values)
+    if problem.size > CROSSCHECK_MODES:
+        pick = np.unique(np.linspace(0, problem.size - 1,
+                                     CROSSCHECK_MODES).round().astype(int))
+        problem = np.sort(problem)[pick]
+    grid = _crosscheck_grid(rule, values, max_lr)
     fixed = {k: v for k, v in values.items() if k not in grid}
     return crosscheck(rule, problem, grid, fixed)
 
@@ -298,14 +309,12 @@ def _as_problem(curv):
     return np.array([v for v in modes if v > 0])
 
 
-def _crosscheck_grid(rule, curv, values):
+def _crosscheck_grid(rule, values, limit):
     """The learning rate up to 1.5x its stable limit, by a second axis."""
     names = _shown_parameters(rule)
     grid = {}
     lr = rule.learning_rate
     if lr is not None:
-        fixed = {k: v for k, v in values.items() if k != lr}
-        limit = max_stable_learning_rate(rule, curv, fixed)
         top = 1.5 * limit if limit and math.isfinite(limit) else \
             3 * float(values[lr])
         grid[lr] = np.union1d(np.linspace(top / 12, top, 12),

@@ -110,6 +110,8 @@ class CrossCheck:
         Name of the rule.
     band : float
         Half-width of the excluded band around 1.
+    modes : int
+        Dimension of the simulated problem (eigenvalues of H).
     """
 
     points: int
@@ -120,6 +122,7 @@ class CrossCheck:
     table: list = field(repr=False)
     rule: str = ""
     band: float = 1e-3
+    modes: int = 1
 
     def to_dict(self) -> dict:
         """All fields as plain Python values (NaN and inf kept)."""
@@ -674,10 +677,11 @@ def crosscheck(
     params, points = _parameters(rule, batch)
     predicted = _predicted_radius(rule, params, _modes(H), points)
     empirical = empirical_rate(rule, H, batch, num_steps, rng=rng)
-    return _compare(rule.name, columns, predicted, empirical, band)
+    return _compare(rule.name, columns, predicted, empirical, band,
+                    H.shape[0])
 
 
-def _compare(name, columns, predicted, empirical, band):
+def _compare(name, columns, predicted, empirical, band, modes=1):
     """Verdicts and rate errors, near-boundary points excluded."""
     near = np.abs(predicted - 1) < band
     differ = ((predicted < 1) != (empirical < 1)) & ~near
@@ -702,6 +706,7 @@ def _compare(name, columns, predicted, empirical, band):
         table=table,
         rule=name,
         band=band,
+        modes=int(modes),
     )
 
 
