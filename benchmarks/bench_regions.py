@@ -39,10 +39,10 @@ import control
 import sympy
 
 from lrcontrol import classify, closed_loop, exact, get_rule
+from lrcontrol._region_grid import evaluate_grid
 from lrcontrol.regions import (
     CHUNK_SIZE,
     VERDICTS,
-    _evaluate_grid,
     stability_region,
 )
 
@@ -126,8 +126,8 @@ def bench_verdicts(n, sample, rounds=7):
     cold, r = best_of(lambda: region("heavy-ball", n, False), repeat=1)
     problem = r._problem
     _, (codes, _) = best_of(
-        lambda: _evaluate_grid(problem, x, y, BAND, False, CHUNK_SIZE,
-                               "numpy"),
+        lambda: evaluate_grid(problem, x, y, BAND, False, CHUNK_SIZE,
+                              "numpy"),
         repeat=1)
 
     # the per-point loop, on a random sample of grid points
@@ -149,8 +149,8 @@ def bench_verdicts(n, sample, rounds=7):
 
     out, per_points, engines, regions = interleaved(
         per_point_loop, sample,
-        lambda: _evaluate_grid(problem, x, y, BAND, False, CHUNK_SIZE,
-                               "numpy"),
+        lambda: evaluate_grid(problem, x, y, BAND, False, CHUNK_SIZE,
+                              "numpy"),
         lambda: region("heavy-ball", n, False), rounds)
     ratios = [p * n * n / e for p, e in zip(per_points, engines)]
     out["per_round_ratio_loop_point_to_engine"] = ratios
@@ -191,8 +191,8 @@ def bench_radii(n, full, rounds=7):
     _, r = best_of(lambda: region("heavy-ball", n, True), repeat=1)
     problem = r._problem
     _, (_, rho) = best_of(
-        lambda: _evaluate_grid(problem, x, y, BAND, True, CHUNK_SIZE,
-                               "numpy"),
+        lambda: evaluate_grid(problem, x, y, BAND, True, CHUNK_SIZE,
+                              "numpy"),
         repeat=1)
     coeffs = sympy.lambdify(problem.args, list(problem.coeffs), "numpy")
     count = n * n if full else min(n * n, 50_000)
@@ -207,8 +207,8 @@ def bench_radii(n, full, rounds=7):
 
     out, per_points, engines, regions = interleaved(
         per_point_loop, count,
-        lambda: _evaluate_grid(problem, x, y, BAND, True, CHUNK_SIZE,
-                               "numpy"),
+        lambda: evaluate_grid(problem, x, y, BAND, True, CHUNK_SIZE,
+                              "numpy"),
         lambda: region("heavy-ball", n, True), rounds)
     ratios = [p * n * n / e for p, e in zip(per_points, engines)]
     out["per_round_ratio_loop_point_to_engine"] = ratios

@@ -31,15 +31,13 @@ SUFFIXES = (".png", ".svg", ".pdf", ".npz", ".json")
 
 
 def add_commands(subparsers) -> None:
-    region = subparsers.add_parser(
-        "region",
+    region = _subcommand(
+        subparsers, "region", _region,
         help="stability region and rate map over two parameters",
         description="Verdict and spectral-radius maps of RULE over two "
         "axes, with the exact boundary curves; written as PNG, SVG, PDF, "
         "NPZ or JSON by the extension of -o.  Default curvature: 1.0.",
     )
-    add_rule_arguments(region)
-    add_curvature_arguments(region)
     region.add_argument("--x", metavar="NAME:LO:HI:N[:log]",
                         default="learning_rate:0:4:400",
                         help="horizontal axis: a parameter or 'curvature' "
@@ -47,34 +45,43 @@ def add_commands(subparsers) -> None:
     region.add_argument("--y", metavar="NAME:LO:HI:N[:log]",
                         default="momentum:-1:1:400",
                         help="vertical axis (default %(default)s)")
-    region.add_argument("--delay", default="0", metavar="D",
-                        help="gradient staleness in steps (default 0)")
-    region.add_argument("-o", "--output", metavar="FILE",
-                        help="output file: .png, .svg, .pdf, .npz or .json")
-    region.add_argument("--force", action="store_true",
-                        help="replace an existing output file")
-    region.set_defaults(handler=_region)
+    _add_delay(region)
+    _add_output(region, "output file: .png, .svg, .pdf, .npz or .json")
 
-    tune = subparsers.add_parser(
-        "tune",
+    tune = _subcommand(
+        subparsers, "tune", _tune,
         help="parameters minimizing the worst-case rate",
         description="Minimize the worst-case spectral radius of RULE over "
         "an interval of curvatures (or a spectrum) with respect to the "
         "parameters named by --over.",
     )
-    add_rule_arguments(tune)
-    add_curvature_arguments(tune)
     tune.add_argument("--over", metavar="NAME,NAME",
                       help="parameters to tune, comma-separated")
-    tune.add_argument("--delay", default="0", metavar="D",
-                      help="gradient staleness in steps (default 0)")
+    _add_delay(tune)
     tune.add_argument("--format", choices=("text", "json"), default="text",
                       help="output format (default text)")
-    tune.add_argument("-o", "--output", metavar="FILE",
-                      help="write here instead of the terminal")
-    tune.add_argument("--force", action="store_true",
-                      help="replace an existing output file")
-    tune.set_defaults(handler=_tune)
+    _add_output(tune, "write here instead of the terminal")
+
+
+def _subcommand(subparsers, name, handler, **text):
+    """A subcommand taking a rule and curvatures, run by `handler`."""
+    parser = subparsers.add_parser(name, **text)
+    add_rule_arguments(parser)
+    add_curvature_arguments(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _add_delay(parser):
+    parser.add_argument("--delay", default="0", metavar="D",
+                        help="gradient staleness in steps (default 0)")
+
+
+def _add_output(parser, about):
+    """``-o FILE`` (described by `about`) and ``--force``."""
+    parser.add_argument("-o", "--output", metavar="FILE", help=about)
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output file")
 
 
 def _region(args) -> int:
@@ -86,7 +93,7 @@ def _region(args) -> int:
     y = parse_axis(args.y, rule, "--y")
     fixed = _fixed(rule, args, (x.name, y.name), "an axis")
     curvature = None
-    if args.curvature or args.curvature_range or args.spectrum:
+    if _curvature_given(args):
         curvature = curvatures_from_args(args)
     region = stability_region(rule, x, y, fixed, curvature,
                               delay=_delay(args.delay))
@@ -112,7 +119,7 @@ def _tune(args) -> int:
             "`--over` must name the parameters to tune, e.g. "
             "--over learning_rate,momentum."
         )
-    if not (args.curvature or args.curvature_range or args.spectrum):
+    if not _curvature_given(args):
         raise ValueError(
             "`tune` needs the curvatures: --curvature-range MU L, "
             "--spectrum FILE or --curvature H."
@@ -131,6 +138,10 @@ def _tune(args) -> int:
         atomic_write(path, lambda tmp: Path(tmp).write_text(text),
                      args.force)
     return 0
+
+
+def _curvature_given(args):
+    return bool(args.curvature or args.curvature_range or args.spectrum)
 
 
 def _output(args, required):

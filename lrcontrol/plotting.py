@@ -25,15 +25,11 @@ import numpy as np
 import sympy
 from matplotlib.colors import ListedColormap
 
+from ._schur import all_roots, stack_coefficients
 from ._symbols import h as _h
 from .catalog import get_rule
 from .closedloop import closed_loop
-from .regions import (
-    SimulationOverlay,
-    StabilityRegion,
-    _all_roots,
-    _stack,
-)
+from .regions import SimulationOverlay, StabilityRegion
 from .rules import Rule
 
 __all__ = [
@@ -309,8 +305,8 @@ def plot_root_locus(
     """
     fn = _numeric_poly(rule, values, delay)
     hs = _curvature_range(curvature, points)
-    a = _stack(fn(hs), (hs,))
-    roots = _all_roots(a)
+    a = stack_coefficients(fn(hs), (hs,))
+    roots = all_roots(a)
     ax = _axes(ax)
     t = np.linspace(0, 2 * np.pi, 361)
     (circle,) = ax.plot(np.cos(t), np.sin(t), color="grey", lw=0.8)
@@ -386,13 +382,15 @@ def _frequencies(omega):
 
 
 def _response(rule, curvature, values, omega):
+    """Frequencies, magnitude and unwrapped phase of the loop gain."""
     import control
 
     from .loops import loop_gain
 
+    w = _frequencies(omega)
     L = loop_gain(rule, curvature, values)
-    resp = control.frequency_response(L, omega)
-    return np.ravel(resp.magnitude), np.unwrap(np.ravel(resp.phase))
+    resp = control.frequency_response(L, w)
+    return w, np.ravel(resp.magnitude), np.unwrap(np.ravel(resp.phase))
 
 
 def plot_bode(
@@ -421,8 +419,7 @@ def plot_bode(
         raise ValueError(
             f"`ax` must be a pair of axes (magnitude, phase), got {ax!r}."
         )
-    w = _frequencies(omega)
-    mag, phase = _response(rule, curvature, values, w)
+    w, mag, phase = _response(rule, curvature, values, omega)
     (m,) = ax[0].semilogx(w, 20 * np.log10(mag))
     (p,) = ax[1].semilogx(w, np.degrees(phase))
     ax[0].axhline(0.0, color="grey", lw=0.8)
@@ -455,8 +452,7 @@ def plot_nyquist(
     ['critical', 'curve', 'mirror']
     """
     ax = _axes(ax)
-    w = _frequencies(omega)
-    mag, phase = _response(rule, curvature, values, w)
+    _, mag, phase = _response(rule, curvature, values, omega)
     L = mag * np.exp(1j * phase)
     (curve,) = ax.plot(L.real, L.imag, color="#08519c")
     (mirror,) = ax.plot(L.real, -L.imag, color="#08519c", ls="--")

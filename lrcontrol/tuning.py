@@ -33,11 +33,17 @@ import numpy as np
 import scipy.optimize
 import sympy
 
+from ._charpoly import (
+    check_parameter_name,
+    fixed_values,
+    sampled_curvatures,
+    substitute_fixed,
+)
+from ._schur import spectral_radii, stack_coefficients
 from ._symbols import h as _h
 from .catalog import get_rule
 from .closedloop import closed_loop
 from .curvature import Curvatures, as_curvatures
-from .regions import spectral_radii
 from .rules import Rule, exact
 
 __all__ = ["Tuning", "optimal_tuning", "worst_case_radius"]
@@ -103,30 +109,21 @@ class _WorstCase:
     """F(theta): the worst-case spectral radius over the curvatures."""
 
     def __init__(self, rule, over, fixed, curvatures, delay):
-        params = {p.name: p.symbol for p in rule.parameters}
         poly = closed_loop(rule, None, delay=delay).char_poly
-        subs = {params[n]: v for n, v in fixed.items()}
-        coeffs = [sympy.expand(c.xreplace(subs)) for c in poly.all_coeffs()]
-        while len(coeffs) > 1 and coeffs[-1] == 0:
-            coeffs.pop()
+        coeffs = substitute_fixed(rule, poly.all_coeffs(), fixed)
+        params = {p.name: p.symbol for p in rule.parameters}
         args = [params[n] for n in over] + [_h]
         self.fn = sympy.lambdify(args, coeffs, "numpy")
         self.curvatures = curvatures
         self.calls = 0
         if curvatures.kind == "interval":
-            mu, top = curvatures.min, curvatures.max
-            grid = [np.linspace(mu, top, INTERVAL_SAMPLES),
-                    np.geomspace(max(mu, top * 1e-6), top, INTERVAL_SAMPLES)]
-            self.grid = np.unique(np.concatenate(grid))
+            self.grid = sampled_curvatures(curvatures.min, curvatures.max,
+                                           INTERVAL_SAMPLES)
         else:
             self.grid = np.array(curvatures.modes, dtype=float)
 
     def radii(self, theta, hs):
-        values = self.fn(*theta, hs)
-        shape = np.shape(hs)
-        a = np.stack([np.broadcast_to(np.asarray(v, float), shape)
-                      for v in values])
-        return spectral_radii(a)
+        return spectral_radii(stack_coefficients(self.fn(*theta, hs), (hs,)))
 
     def __call__(self, theta):
         """Worst-case radius and the curvature where it is attained."""
@@ -279,7 +276,7 @@ def optimal_tuning(
     """
     rule = get_rule(rule)
     over = _tuned(rule, over)
-    values = _fixed(rule, over, fixed)
+    values = fixed_values(rule, fixed, over, "tuned", check_domain=True)
     curvatures = as_curvatures(curvature)
     transforms = [_transform(rule, n, curvatures, bounds) for n in over]
     problem = _WorstCase(rule, over, values, curvatures, delay)
@@ -313,18 +310,13 @@ def optimal_tuning(
 
 
 def _tuned(rule, over):
-    names = [p.name for p in rule.parameters]
     if over is None:
         over = [p.name for p in rule.parameters if not p.domain.flag]
     elif isinstance(over, str):
         over = [s.strip() for s in over.split(",") if s.strip()]
     over = list(over)
     for name in over:
-        if name not in names:
-            raise ValueError(
-                f"`over` must name parameters of rule {rule.name!r} "
-                f"({', '.join(names)}), got {name!r}."
-            )
+        check_parameter_name(rule, name, "over")
         if rule.parameter(name).domain.flag:
             raise ValueError(
                 f"`over` must name continuous parameters, got the flag "
@@ -335,40 +327,6 @@ def _tuned(rule, over):
             f"`over` must name distinct parameters, got {over!r}."
         )
     return over
-
-
-def _fixed(rule, over, fixed):
-    """Exact values of the parameters that are not tuned."""
-    fixed = dict(fixed or {})
-    names = [p.name for p in rule.parameters]
-    for name in fixed:
-        if name not in names:
-            raise ValueError(
-                f"`fixed` must name parameters of rule {rule.name!r} "
-                f"({', '.join(names)}), got {name!r}."
-            )
-        if name in over:
-            raise ValueError(
-                f"`fixed` must not give {name!r}, which is tuned."
-            )
-    out = {}
-    for p in rule.parameters:
-        if p.name in over:
-            continue
-        value = fixed.get(p.name, p.default)
-        if value is None:
-            raise ValueError(
-                f"`fixed` must give a value for {p.name!r}; it has no "
-                "default."
-            )
-        value = exact(value, p.name)
-        if not p.domain.contains(value):
-            raise ValueError(
-                f"`{p.name}` must lie in {p.domain.describe()}, got "
-                f"{float(value)!r}."
-            )
-        out[p.name] = value
-    return out
 
 
 def _transform(rule, name, curvatures, bounds):
