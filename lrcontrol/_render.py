@@ -59,7 +59,7 @@ def _rows(report):
         ("spectral radius (rate per step)", f"{_num(s.spectral_radius, 10)}"
                                             f" (worst mode: {where})"),
         ("steps to reduce the error 1e6-fold", _num(s.steps_to_reduce)),
-        ("largest stable learning rate", _num(report.max_learning_rate)),
+        ("largest stable learning rate", _max_lr(report)),
         ("largest stable curvature", _num(report.max_curvature)),
         (f"gain margin at h = {_num(c.max)}", _gain(m)),
         ("phase margin", _phase(m)),
@@ -67,6 +67,14 @@ def _rows(report):
         ("noise gain E|x - x*|^2 per unit variance", _num(report.noise)),
     ]
     return rows
+
+
+def _max_lr(report):
+    if report.max_learning_rate is not None:
+        return _num(report.max_learning_rate)
+    if report.curvatures.min == 0:
+        return "none (a mode with h = 0 is marginal at every learning rate)"
+    return "none (no learning rate is stable here)"
 
 
 def _gain(m):
@@ -139,7 +147,7 @@ def _descending(poly, show, times, power):
             text = show(c)
             body = (f"({text})" if c.is_Add else text) + times + zk
         else:
-            body = show(c)
+            body = f"({show(c)})" if c.is_Add else show(c)
         parts.append((sign, body))
     text = " ".join(f"{s} {b}" for s, b in parts)
     return text[2:] if text.startswith("+ ") else "-" + text[2:]

@@ -84,6 +84,7 @@ def _parse_text(text: str, label: str) -> np.ndarray:
     a genuine matrix; otherwise the values are returned in reading
     order as a 1-D array.
     """
+    text = text.lstrip("\ufeff")  # a byte-order mark from spreadsheets
     rows: list[list[float]] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
