@@ -221,9 +221,9 @@ def _poles(coeffs):
             poles = np.roots(floats)
         if np.all(np.isfinite(poles)):
             return poles, float(np.abs(poles).max()) if poles.size else 0.0
-    mpmath.mp.dps = UNIT_CIRCLE_DIGITS
-    roots = mpmath.polyroots([_mp(c) for c in coeffs], maxsteps=400,
-                             extraprec=400)
+    with mpmath.workdps(UNIT_CIRCLE_DIGITS):
+        roots = mpmath.polyroots([_mp(c) for c in coeffs], maxsteps=400,
+                                 extraprec=400)
     poles = np.array([complex(r) for r in roots])
     return poles, float(max(abs(r) for r in roots))
 
@@ -236,11 +236,11 @@ def _mp(value):
 
 
 def _all_roots_on_circle(factor):
-    mpmath.mp.dps = UNIT_CIRCLE_DIGITS + 20
-    roots = mpmath.polyroots([_mp(c) for c in factor.all_coeffs()],
-                             maxsteps=400, extraprec=200)
-    eps = mpmath.mpf(10) ** (-UNIT_CIRCLE_DIGITS)
-    return all(abs(abs(r) - 1) < eps for r in roots)
+    with mpmath.workdps(UNIT_CIRCLE_DIGITS + 20):
+        roots = mpmath.polyroots([_mp(c) for c in factor.all_coeffs()],
+                                 maxsteps=400, extraprec=200)
+        eps = mpmath.mpf(10) ** (-UNIT_CIRCLE_DIGITS)
+        return all(abs(abs(r) - 1) < eps for r in roots)
 
 
 def _divide_unit_circle(poly):
@@ -271,13 +271,13 @@ def _divide_unit_circle(poly):
 
 def _precise_radius(coeffs):
     poly = _poly_of(coeffs).monic()
-    mpmath.mp.dps = UNIT_CIRCLE_DIGITS + 20
     rho = 0.0
-    for factor, _ in poly.sqf_list()[1]:
-        c = [_mp(v) for v in factor.all_coeffs()]
-        if len(c) > 1:
-            roots = mpmath.polyroots(c, maxsteps=400, extraprec=200)
-            rho = max(rho, float(max(abs(r) for r in roots)))
+    with mpmath.workdps(UNIT_CIRCLE_DIGITS + 20):
+        for factor, _ in poly.sqf_list()[1]:
+            c = [_mp(v) for v in factor.all_coeffs()]
+            if len(c) > 1:
+                roots = mpmath.polyroots(c, maxsteps=400, extraprec=200)
+                rho = max(rho, float(max(abs(r) for r in roots)))
     return rho
 
 

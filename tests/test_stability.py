@@ -202,3 +202,13 @@ def test_large_spectrum_takes_float_path_and_matches_closed_form(
     assert got == pytest.approx(limit(0.7) / 4.0, rel=1e-10)
     segs = stable_values(name, "learning_rate", spectrum, {second: 0.7})
     assert segs[0].verdict == "stable" and segs[0].low == 0.0
+
+
+def test_classify_leaves_the_callers_mpmath_precision_alone():
+    import mpmath
+
+    before = mpmath.mp.dps
+    # a root on the circle and a radius near 1 take the high-precision paths
+    classify([1, 0, 1])
+    classify([1, -sympy.Rational(999999999999, 10**12)])
+    assert mpmath.mp.dps == before
