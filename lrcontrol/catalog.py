@@ -1,7 +1,7 @@
 r"""Built-in rules, written with the same public API users have.
 
 Each rule states its convention; known results are derived and tested,
-not assumed (see ``tests/test_catalog.py``).
+not assumed (see ``tests/test_stability.py`` and ``tests/test_closedloop.py``).
 """
 
 from __future__ import annotations
