@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import FuncNorm, ListedColormap, Normalize
 
 from ._schur import all_roots, stack_coefficients
 from ._symbols import h as _h
@@ -162,21 +162,40 @@ def plot_rate_map(
     region: StabilityRegion,
     ax=None,
     *,
-    levels=(0.5, 0.8, 0.9, 0.95, 0.99),
+    scale: str = "auto",
+    levels=None,
     boundaries: bool = True,
     colorbar: bool = True,
 ) -> Drawn:
-    """Draw the spectral radius (rate per step) with contour lines.
+    r"""Draw the spectral radius (rate per step) with contour lines.
 
-    The colour scale spans [0, 1]; points with a radius above 1 are
-    grey, and the boundary curves mark where the rate reaches 1.
+    Points with a radius of 1 or more are grey, and the boundary curves
+    mark where the rate reaches 1.
+
+    Parameters
+    ----------
+    region : StabilityRegion
+        A region computed with ``radius=True``.
+    ax : matplotlib.axes.Axes, optional
+    scale : {"auto", "linear", "log"}
+        ``"linear"`` spans rates 0 to 1.  ``"log"`` spaces the colours by
+        the digits of :math:`1 - 
+ho` (0.9, 0.99, 0.999, ...), which is
+        what tells slow rates apart: with an ill-conditioned spectrum
+        every stable rate is close to 1.  ``"auto"`` takes ``"log"`` when
+        every stable rate is above 0.9.
+    levels : sequence of float, optional
+        Contour levels; by default 0.5, 0.8, 0.9, 0.95, 0.99 on the
+        linear scale and :math:`1 - 10^{-j}` within the map's range on
+        the log scale.
+    boundaries, colorbar : bool
 
     Examples
     --------
     >>> from lrcontrol.regions import stability_region
     >>> r = stability_region("heavy-ball", x=("learning_rate", 0, 4, 30),
     ...                      y=("momentum", 0, 0.99, 30))
-    >>> drawn = plot_rate_map(r)
+    >>> drawn = plot_rate_map(r, scale="linear")
     >>> len(drawn.artists["contours"].levels)
     5
     """
@@ -186,25 +205,68 @@ def plot_rate_map(
             "`region` must have a spectral-radius map; compute it with "
             "radius=True."
         )
+    if scale not in ("auto", "linear", "log"):
+        raise ValueError(
+            f"`scale` must be 'auto', 'linear' or 'log', got {scale!r}."
+        )
+    rho = region.spectral_radius
+    stable = rho[rho < 1]
+    if scale == "auto":
+        scale = "log" if stable.size and stable.min() > 0.9 else "linear"
+    if scale == "log" and not stable.size:
+        scale = "linear"
+
     ax = _axes(ax)
-    cmap = plt.get_cmap("viridis").with_extremes(over="#d9d9d9")
-    mesh = ax.pcolormesh(region.x, region.y, region.spectral_radius,
-                         cmap=cmap, vmin=0.0, vmax=1.0, shading="nearest")
-    contours = ax.contour(region.x, region.y, region.spectral_radius,
-                          levels=sorted(levels), colors="white",
-                          linewidths=0.8)
-    ax.clabel(contours, fontsize="x-small", fmt="%g")
+    norm, levels, ticks = _rate_scale(stable, scale, levels)
+    cmap = plt.get_cmap("viridis").with_extremes(over="#d9d9d9",
+                                                 bad="#d9d9d9")
+    shown = rho if scale == "linear" else np.where(rho < 1, rho, np.nan)
+    mesh = ax.pcolormesh(region.x, region.y, shown, cmap=cmap, norm=norm,
+                         shading="nearest")
+    contours = None
+    if len(levels):
+        contours = ax.contour(region.x, region.y, rho, levels=levels,
+                              colors="white", linewidths=0.8)
+        ax.clabel(contours, fontsize="x-small", fmt="%.10g")
     artists = {"map": mesh, "contours": contours, "boundaries": [],
-               "colorbar": None}
+               "colorbar": None, "scale": scale}
+
     if boundaries:
         artists["boundaries"] = _draw_boundaries(ax, region, labels=False)
     if colorbar:
         artists["colorbar"] = ax.figure.colorbar(
-            mesh, ax=ax, extend="max",
+            mesh, ax=ax, extend="max", ticks=ticks,
             label="spectral radius (rate per step)")
+        if ticks is not None:
+            artists["colorbar"].ax.set_yticklabels(
+                [f"{t:.10g}" for t in ticks])
     _label_axes(ax, region)
     ax.set_title(f"{region.rule.name}: rate map")
     return Drawn(ax, artists)
+
+
+def _rate_scale(stable, scale, levels):
+    """Colour norm, contour levels and colourbar ticks for a rate map."""
+    if scale == "linear":
+        levels = (0.5, 0.8, 0.9, 0.95, 0.99) if levels is None else levels
+        return Normalize(0.0, 1.0), sorted(levels), None
+
+    # colour by the digits of 1 - rho: t = -log10(1 - rho)
+    def forward(r):
+        return -np.log10(np.clip(1 - np.asarray(r, float), 1e-16, None))
+
+    def inverse(t):
+        return 1 - 10.0 ** -np.asarray(t, float)
+
+    low, high = float(stable.min()), float(stable.max())
+    if forward(high) - forward(low) < 1e-3:
+        low, high = inverse(forward(low) - 0.5), inverse(forward(high) + 0.5)
+    digits = [1 - 10.0**-j for j in range(1, 17)]
+    inside = [d for d in digits if low <= d <= high]
+    if levels is None:
+        levels = inside
+    return FuncNorm((forward, inverse), low, high), sorted(levels), \
+        inside or None
 
 
 def plot_simulation(

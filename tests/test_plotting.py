@@ -56,6 +56,30 @@ def test_plot_rate_map(heavy_ball_region):
     assert drawn.artists["colorbar"] is not None
 
 
+def test_rate_map_log_scale_spaces_the_digits_of_one_minus_rate():
+    # gradient descent at h in [0.001, 0.01]: rho = 1 - eta h, all > 0.9
+    r = stability_region("gradient-descent",
+                         x=("learning_rate", 0.5, 9.0, 40),
+                         y=("curvature", 0.001, 0.01, 30))
+    drawn = plot_rate_map(r)
+    assert drawn.artists["scale"] == "log"
+    norm = drawn.artists["map"].norm
+    # equal steps in -log10(1 - rho): 0.9 -> 0.99 as far as 0.99 -> 0.999
+    steps = np.diff(norm(np.array([0.9, 0.99, 0.999])))
+    np.testing.assert_allclose(steps[0], steps[1], rtol=1e-12)
+    # rho spans 1 - 0.09 to 1 - 0.0005: the levels 0.99 and 0.999
+    assert list(drawn.artists["contours"].levels) == pytest.approx(
+        [0.99, 0.999])
+    assert plot_rate_map(r, scale="linear").artists["scale"] == "linear"
+
+
+def test_rate_map_auto_scale_stays_linear_for_fast_rates(heavy_ball_region):
+    # heavy ball at h = 1 reaches rate 0 (eta = 1, beta = 0)
+    assert plot_rate_map(heavy_ball_region).artists["scale"] == "linear"
+    with pytest.raises(ValueError, match="`scale` must be"):
+        plot_rate_map(heavy_ball_region, scale="logarithmic")
+
+
 def test_rate_map_needs_radii():
     r = stability_region("heavy-ball", x=("learning_rate", 0, 4, 5),
                          y=("momentum", 0, 0.9, 5), radius=False)
