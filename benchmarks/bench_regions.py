@@ -2,7 +2,7 @@
 
 Run by hand from the repository root (not collected by pytest)::
 
-    python benchmarks/bench_regions.py            # everything, ~2-3 min
+    python benchmarks/bench_regions.py            # everything, about 6 minutes
     python benchmarks/bench_regions.py --quick    # smaller grids
 
 Measured in one run on one machine, reported as ratios:
@@ -24,6 +24,7 @@ Measured in one run on one machine, reported as ratios:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -232,20 +233,22 @@ def bench_degree6(n):
         poly = closed_loop(get_rule(name), delay=delay).char_poly
         t, r = best_of(lambda name=name, delay=delay:
                        region(name, n, True, delay=delay), repeat=2)
-        td, rd = best_of(lambda name=name, delay=delay:
-                         region(name, n, True, delay=delay,
-                                backend="dask"), repeat=1)
-        same = bool(np.array_equal(r.codes, rd.codes)
-                    and np.array_equal(r.spectral_radius,
-                                       rd.spectral_radius))
-        out[f"{name}, delay {delay}"] = {
+        out[f"{name}, delay {delay}"] = entry = {
             "degree": poly.degree(),
             "degree_evaluated": r.char_poly.degree(),
             "grid": f"{n} x {n}",
             "us_per_point_numpy": t / (n * n) * 1e6,
-            "us_per_point_dask_threads": td / (n * n) * 1e6,
-            "dask_identical": same,
         }
+        if importlib.util.find_spec("dask") is None:
+            entry["dask"] = "not installed (pip install dask)"
+            continue
+        td, rd = best_of(lambda name=name, delay=delay:
+                         region(name, n, True, delay=delay,
+                                backend="dask"), repeat=1)
+        entry["us_per_point_dask_threads"] = td / (n * n) * 1e6
+        entry["dask_identical"] = bool(
+            np.array_equal(r.codes, rd.codes)
+            and np.array_equal(r.spectral_radius, rd.spectral_radius))
     return out
 
 
@@ -309,7 +312,11 @@ def main():
     results = {"load_average_start": load()}
     for key, run in parts.items():
         if args.only is None or keys[args.only] == key:
+            print(f"running {key} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
             results[key] = run()
+            print(f"  {key} done in {time.perf_counter() - start:.0f} s",
+                  file=sys.stderr, flush=True)
     results["load_average_end"] = load()
     text = json.dumps(results, indent=2)
     print(text)
