@@ -103,13 +103,22 @@ def worst(verdicts: Sequence[str]) -> str:
 
 
 def _as_poly(char_poly) -> sympy.Poly:
+    # a ClosedLoop carries its polynomial; accept it where a Poly goes
+    char_poly = getattr(char_poly, "char_poly", char_poly)
     if isinstance(char_poly, sympy.Poly):
         return char_poly
     if isinstance(char_poly, (list, tuple, np.ndarray)):
         coeffs = [c if isinstance(c, sympy.Basic) and c.free_symbols
                   else exact(c, "char_poly") for c in char_poly]
         return sympy.Poly.from_list(coeffs, _z)
-    return sympy.Poly(char_poly, _z)
+    try:
+        return sympy.Poly(char_poly, _z)
+    except (sympy.SympifyError, sympy.PolynomialError) as err:
+        raise TypeError(
+            "`char_poly` must be a sympy.Poly or expression in z, a "
+            "coefficient list or a ClosedLoop, got "
+            f"{type(char_poly).__name__}."
+        ) from err
 
 
 def _exact_coeffs(poly):

@@ -53,6 +53,17 @@ def test_jury_conditions_match_closed_form(name):
     assert checked == 150
 
 
+def test_jury_conditions_take_a_closed_loop(gradient_descent):
+    # gradient descent: p(z) = z - 1 + eta*h, stable iff eta*h < 2
+    loop = lrcontrol.closed_loop(gradient_descent)
+    assert jury_conditions(loop) == [eta * h < 2]
+
+
+def test_jury_conditions_reject_other_objects():
+    with pytest.raises(TypeError, match="`char_poly` must be .* got object"):
+        jury_conditions(object())
+
+
 @pytest.mark.parametrize("degree", [1, 2, 3, 4, 5], ids=lambda d: f"n={d}")
 def test_jury_conditions_agree_with_numpy_roots(degree):
     rng = np.random.default_rng(degree)
