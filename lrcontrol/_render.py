@@ -37,14 +37,21 @@ def _num(value, digits=6) -> str:
 def _verdict_text(report):
     s, c = report.stability, report.curvatures
     if c.kind == "value":
-        return f"{s.verdict.upper()} at h = {_num(c.max)}"
-    if c.kind == "interval":
-        return (f"{s.verdict.upper()}: the worst over every h in "
+        text = f"{s.verdict.upper()} at h = {_num(c.max)}"
+    elif c.kind == "interval":
+        text = (f"{s.verdict.upper()}: the worst over every h in "
                 f"[{_num(c.min)}, {_num(c.max)}]")
-    counts = {v: sum(m.verdict == v for m in s.modes)
-              for v in ("stable", "marginal", "unstable")}
-    parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    return f"{s.verdict.upper()}: the worst of {len(s.modes)} modes ({parts})"
+    else:
+        counts = {v: sum(m.verdict == v for m in s.modes)
+                  for v in ("stable", "marginal", "unstable")}
+        parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        modes = "mode" if len(s.modes) == 1 else "modes"
+        text = (f"{s.verdict.upper()}: the worst of {len(s.modes)} "
+                f"{modes} ({parts})")
+    if s.verdict == "unstable" and s.spectral_radius == 1.0:
+        # unstable at radius 1: a repeated root on the unit circle
+        text += " (a repeated root on the unit circle; the error grows)"
+    return text
 
 
 def _rows(report):

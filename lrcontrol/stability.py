@@ -74,8 +74,9 @@ class Verdict:
     on_circle : int
         Number of roots on the unit circle, with multiplicity.
     repeated_on_circle : bool
-        Whether a root on the circle is repeated (the error can then grow
-        polynomially even though no root is outside).
+        Whether a root on the circle is repeated; the verdict is then
+        *unstable* (the error grows polynomially) although no root is
+        outside and the spectral radius is 1.
     """
 
     verdict: str
@@ -166,8 +167,14 @@ def classify(char_poly) -> Verdict:
     factor of the gcd whose roots all have modulus 1 (checked at
     :data:`UNIT_CIRCLE_DIGITS` digits) is divided out with its
     multiplicity, and the loop is *marginal* if what remains is stable by
-    the exact Jury test, *unstable* otherwise.  Poles and the spectral
-    radius are for display; they never decide the verdict.
+    the exact Jury test and every root on the circle is simple,
+    *unstable* otherwise.  A repeated root on the circle is unstable with
+    spectral radius 1: the recurrence with characteristic polynomial
+    :math:`(z - 1)^2` has the solution :math:`x_k = k`.  (A state matrix
+    whose repeated eigenvalue on the circle is semisimple, e.g. two
+    decoupled constant states, stays bounded; the polynomial alone cannot
+    tell the two apart, and the growing case is reported.)  Poles and the
+    spectral radius are for display; they never decide the verdict.
 
     Examples
     --------
@@ -194,9 +201,14 @@ def classify(char_poly) -> Verdict:
     rest, on_circle, repeated = _divide_unit_circle(poly)
     if on_circle and (rest.degree() == 0 or
                       _jury_holds(_exact_coeffs(rest))):
-        return Verdict("marginal", 1.0, poles, on_circle, repeated)
+        # a root of multiplicity m on the circle: the error grows like
+        # k^(m - 1), so only simple roots there are marginal
+        verdict = "unstable" if repeated else "marginal"
+        return Verdict(verdict, 1.0, poles, on_circle, repeated)
     if rho <= 1 + 1e-9:
-        rho = max(_precise_radius(coeffs), 1.0)
+        # a root outside: never report a radius of exactly 1, which
+        # belongs to roots on the circle
+        rho = max(_precise_radius(coeffs), math.nextafter(1.0, 2.0))
     return Verdict("unstable", rho, poles, on_circle, repeated)
 
 

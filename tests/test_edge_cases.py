@@ -115,12 +115,12 @@ def test_boundary_values_are_exact_rationals():
 REPEATED = [
     # (z - 1/2)^2: stable, rho 1/2
     ("half-squared", poly((z - R(1, 2)) ** 2), "stable", 0.5, 0, False),
-    # (z - 1)^2: marginal and defective (the error grows like k)
-    ("one-squared", poly((z - 1) ** 2), "marginal", 1.0, 2, True),
+    # (z - 1)^2: defective, the error grows like k: unstable at radius 1
+    ("one-squared", poly((z - 1) ** 2), "unstable", 1.0, 2, True),
     # (z - 1)^3 (z + 1): on the circle with multiplicities 3 and 1
-    ("one-cubed", poly((z - 1) ** 3 * (z + 1)), "marginal", 1.0, 4, True),
-    # (z^2 + 1)^2: +-i twice each
-    ("i-squared", poly((z**2 + 1) ** 2), "marginal", 1.0, 4, True),
+    ("one-cubed", poly((z - 1) ** 3 * (z + 1)), "unstable", 1.0, 4, True),
+    # (z^2 + 1)^2: +-i twice each, x_k = k cos(k pi / 2) grows
+    ("i-squared", poly((z**2 + 1) ** 2), "unstable", 1.0, 4, True),
     # (z - 2)^2 (z - 1): outside beats on the circle
     ("two-squared", poly((z - 2) ** 2 * (z - 1)), "unstable", 2.0, 1,
      False),
@@ -504,3 +504,27 @@ def test_report_command_needs_force_to_replace(tmp_path, capsys):
     assert main([*argv, "--set", "learning_rate=3", "--force"]) == 0
     assert json.loads(target.read_text())["verdict"] == "unstable"
     assert _listing(tmp_path) == ["report.json"]
+
+
+def test_double_root_at_minus_one_grows_and_is_unstable():
+    # heavy ball with beta = 1, eta h = 4: z^2 + (4 - 2) z + 1 = (z + 1)^2,
+    # so x[k] = (-1)^k (1 + 2k) from x0 = 1, v0 = 0: 1, -3, 5, -7, ...
+    def update(s, p, grad):
+        s.v = p.momentum * s.v - p.learning_rate * grad(s.x)
+        s.x = s.x + s.v
+
+    rule = lrcontrol.Rule(
+        "hb-wide",
+        [lrcontrol.Parameter("learning_rate", 0.1, "positive"),
+         lrcontrol.Parameter("momentum", 0.9, "[-2, 2]")],
+        {"x": "iterate", "v": 0},
+        update,
+    )
+    values = {"learning_rate": 4, "momentum": 1}
+    loop = closed_loop(rule, 1, **values)
+    assert loop.char_poly == poly((z + 1) ** 2)
+    result = classify(loop.char_poly)
+    assert (result.verdict, result.spectral_radius) == ("unstable", 1.0)
+    traj = lrcontrol.simulate(rule, 1.0, 6, values=values, x0=1.0)
+    x = traj.states["x"][:, 0]
+    np.testing.assert_allclose(x, [1, -3, 5, -7, 9, -11, 13])

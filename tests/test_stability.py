@@ -91,11 +91,11 @@ def test_jury_conditions_agree_with_numpy_roots(degree):
         ([1, -1], "marginal", 1),  # z = 1
         ([1, 1], "marginal", 1),  # z = -1
         ([1, 0, 1], "marginal", 2),  # +-i
-        ([1, -2, 1], "marginal", 2),  # double root at 1 (repeated)
+        ([1, -2, 1], "unstable", 2),  # double root at 1: x_k = k
         ([1, -1.9, 0.9], "marginal", 1),  # 1 and 0.9, given as decimals
         ([1, 0, -0.25], "stable", 0),
         ([1, -2.5, 1], "unstable", 0),  # 2 and 1/2
-        ([1, -3, 3, -1], "marginal", 3),  # triple root at 1
+        ([1, -3, 3, -1], "unstable", 3),  # triple root at 1: x_k = k^2
         ([1, 0, 0, 0, 1], "marginal", 4),  # fourth roots of -1
         ([1, -1, 0.5], "stable", 0),
     ],
