@@ -54,6 +54,24 @@ def _verdict_text(report):
     return text
 
 
+# below this distance from 1, a float radius has lost the digits that
+# matter: say how close it is instead of printing a rounded number
+_NEAR_ONE = 1e-12
+
+
+def _radius(s):
+    if s.verdict == "stable" and 1 - s.spectral_radius < _NEAR_ONE:
+        return f"below 1 by less than {_NEAR_ONE:g}"
+    return _num(s.spectral_radius, 10)
+
+
+def _steps(s):
+    if s.verdict == "stable" and 1 - s.spectral_radius < _NEAR_ONE:
+        # rho > 1 - d gives more than ln(1e6) / d steps
+        return f"more than {_num(math.log(1e6) / _NEAR_ONE, 3)}"
+    return _num(s.steps_to_reduce)
+
+
 def _rows(report):
     """(label, value) pairs shared by the text, Markdown and HTML forms."""
     s, m, c = report.stability, report.margins, report.curvatures
@@ -63,9 +81,9 @@ def _rows(report):
         delay += f" ({m.delay_margin_note})"
     rows = [
         ("verdict", _verdict_text(report)),
-        ("spectral radius (rate per step)", f"{_num(s.spectral_radius, 10)}"
+        ("spectral radius (rate per step)", f"{_radius(s)}"
                                             f" (worst mode: {where})"),
-        ("steps to reduce the error 1e6-fold", _num(s.steps_to_reduce)),
+        ("steps to reduce the error 1e6-fold", _steps(s)),
         ("largest stable learning rate", _max_lr(report)),
         ("largest stable curvature", _num(report.max_curvature)),
         (f"gain margin at h = {_num(c.max)}", _gain(m)),

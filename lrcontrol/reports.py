@@ -328,4 +328,8 @@ def _crosscheck_grid(rule, values, limit):
         high = min(high, 0.99) if d.high == 1 else high
         grid[name] = np.union1d(np.linspace(low, high, 6),
                                 [float(values[name])])
-    return grid
+    # a value just inside a domain's edge (momentum 1 - 1e-17) rounds onto
+    # it in floating point; the simulation runs in floats, so drop it
+    return {name: np.array([v for v in axis
+                            if rule.parameter(name).domain.contains(v)])
+            for name, axis in grid.items()}

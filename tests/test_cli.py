@@ -262,3 +262,13 @@ def test_markdown_table_escapes_pipes(capsys):
                          "1", "--format", "markdown", "--no-crosscheck")
     row = next(line for line in out.splitlines() if "noise gain" in line)
     assert row.count("|") - row.count("\\|") == 3
+
+
+def test_report_a_hair_inside_the_domain_edge(capsys):
+    # momentum 1 - 1e-17 is stable (eta h < 2 (1 + beta) on every mode)
+    # but prints as 1 in floating point; the report must say so, not crash
+    status, out, err = run(capsys, "report", "heavy-ball", "--set",
+                           "momentum=0.99999999999999999")
+    assert status == 0, err
+    assert "STABLE" in out
+    assert "below 1 by less than 1e-12" in out

@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from fractions import Fraction
 
 import control
 import numpy as np
@@ -141,6 +142,34 @@ def test_noise_gain_heavy_ball_monte_carlo():
     mc = float(np.mean(acc))
     got = noise_gain("heavy-ball", h, learning_rate=eta, momentum=beta)
     assert got == pytest.approx(mc, rel=0.03)
+
+
+@pytest.mark.parametrize(
+    "eta, h",
+    [("0.6666666666666666", 3), ("1e-12", 1), ("1e100", 1e-100),
+     ("0.5", 1)],
+    ids=["eta-h-just-below-2", "tiny-eta", "huge-eta-tiny-h", "plain"],
+)
+def test_noise_gain_gradient_descent_near_the_edges(eta, h):
+    # x[k+1] = (1 - eta h) x[k] - eta n[k]: var = eta / (h (2 - eta h)),
+    # here in exact arithmetic where a float Lyapunov solve breaks down
+    e, hh = Fraction(eta), Fraction(h)
+    expected = float(e / (hh * (2 - e * hh)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = noise_gain("gradient-descent", h, learning_rate=eta)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_noise_gain_heavy_ball_momentum_a_hair_below_one():
+    # AR(2): x[k+1] = a1 x[k] + a2 x[k-1] - eta n[k] with a1 = 1 + b - eta h,
+    # a2 = -b has var = (1 - a2) eta^2 / ((1 + a2) ((1 - a2)^2 - a1^2))
+    #              = eta (1 + b) / ((1 - b) h (2 (1 + b) - eta h))
+    e, b, hh = Fraction(1, 10), 1 - Fraction(1, 10**13), Fraction(1)
+    expected = float(e * (1 + b) / ((1 - b) * hh * (2 * (1 + b) - e * hh)))
+    got = noise_gain("heavy-ball", 1.0, learning_rate=0.1,
+                     momentum="0.9999999999999")
+    assert got == pytest.approx(expected, rel=1e-12)
 
 
 def test_noise_gain_is_infinite_when_not_stable():
