@@ -22,7 +22,7 @@ from ._cli_common import (
     rule_from_args,
     values_from_args,
 )
-from ._io import atomic_write
+from ._io import atomic_write, check_output
 
 __all__ = ["add_commands"]
 
@@ -159,13 +159,7 @@ def _output(args, required):
             "`-o` must end in .png, .svg, .pdf, .npz or .json, got "
             f"'{path}'."
         )
-    if path.exists() and not args.force:
-        raise ValueError(
-            f"output file '{path}' exists; pass --force to replace it."
-        )
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise ValueError(f"output folder '{path.parent}' does not exist.")
-    return path
+    return check_output(path, args.force)
 
 
 def _fixed(rule, args, names, role):

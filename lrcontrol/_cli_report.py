@@ -13,7 +13,7 @@ from ._cli_common import (
     rule_from_args,
     values_from_args,
 )
-from ._io import atomic_write
+from ._io import atomic_write, check_output
 
 __all__ = ["add_commands"]
 
@@ -86,17 +86,8 @@ def _check_output(args, fmt):
     """Refuse existing outputs before any work is done."""
     if args.output is None:
         return
-    path = Path(args.output)
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise ValueError(f"output folder '{path.parent}' does not exist.")
-    for target in _targets(path, fmt):
-        if target.is_dir():
-            raise ValueError(f"output '{target}' is a folder, not a file.")
-        if target.exists() and not args.force:
-            raise ValueError(
-                f"output file '{target}' exists; pass --force to replace "
-                "it."
-            )
+    for target in _targets(Path(args.output), fmt):
+        check_output(target, args.force)
 
 
 def _render(result, fmt, stem):

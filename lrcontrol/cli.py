@@ -85,10 +85,19 @@ def main(argv=None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
+    from numpy.linalg import LinAlgError
+
     try:
         return args.handler(args)
+    except LinAlgError as err:
+        # a ValueError by inheritance, but never the user's input: say so
+        print(f"lrcontrol: internal numerical failure ({err}); please "
+              "report it with the command line that caused it.",
+              file=sys.stderr)
+        return 1
     except (UsageError, ValueError, TypeError, OutputExistsError,
-            FileNotFoundError, NotImplementedError) as err:
+            FileNotFoundError, IsADirectoryError, PermissionError,
+            NotImplementedError) as err:
         print(f"lrcontrol: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

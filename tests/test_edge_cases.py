@@ -528,3 +528,23 @@ def test_double_root_at_minus_one_grows_and_is_unstable():
     traj = lrcontrol.simulate(rule, 1.0, 6, values=values, x0=1.0)
     x = traj.states["x"][:, 0]
     np.testing.assert_allclose(x, [1, -3, 5, -7, 9, -11, 13])
+
+
+def test_force_never_replaces_a_special_file(tmp_path, capsys):
+    # -o /dev/null --force used to swap the device for a regular file
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    status = main(["report", "gradient-descent", "--curvature", "1",
+                   "-o", str(fifo), "--force"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "must be a regular file" in err
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.txt"]
+
+
+def test_output_that_is_a_folder_is_named_as_such(tmp_path, capsys):
+    status = main(["report", "gradient-descent", "--curvature", "1",
+                   "--format", "json", "-o", str(tmp_path)])
+    assert status == 2
+    assert "is a folder" in capsys.readouterr().err
