@@ -224,6 +224,13 @@ def _save_json(data, tmp):
         f.write("\n")
 
 
+def _value_text(v):
+    text = f"{v:.12g}"
+    # 0.9999999999999999 must not print as the excluded end 1
+    return repr(v) if float(text) != v and float(text).is_integer() \
+        else text
+
+
 def _tuning_text(result) -> str:
     width = max(len(n) for n in result.parameters)
     curv = result.curvatures
@@ -231,10 +238,14 @@ def _tuning_text(result) -> str:
     head = (f"{result.rule}: optimal tuning over curvatures "
             f"[{curv.min:g}, {curv.max:g}] ({curv.kind})")
     lines = [head]
-    lines += [f"  {n:<{width}} = {v:.12g}"
+    lines += [f"  {n:<{width}} = {_value_text(v)}"
               for n, v in result.parameters.items()]
     lines.append(f"  worst-case spectral radius = "
                  f"{result.spectral_radius:.12g} (at h = {where})")
+    if not result.stable:
+        lines.append("  NO STABLE TUNING: the best point found is still "
+                     "unstable on some curvature; widen the search or "
+                     "change the fixed values.")
     lines.append(f"  check: no better point nearby (gap "
                  f"{result.local_gap:.2g}); {result.agreeing_starts} "
                  "starts agree")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
+import scipy.special
 import sympy
 
 from ._charpoly import (
@@ -90,11 +91,18 @@ class Tuning:
     local_gap: float = field(repr=False)
     agreeing_starts: int = field(repr=False)
 
+    @property
+    def stable(self) -> bool:
+        """Whether the optimum is stable on every curvature (radius < 1);
+        False means no stable tuning was found in the searched domain."""
+        return self.spectral_radius < 1
+
     def to_dict(self) -> dict:
         """JSON-ready: ``parameters`` and ``spectral_radius`` first."""
         return {
             "parameters": dict(self.parameters),
             "spectral_radius": self.spectral_radius,
+            "stable": self.stable,
             "rule": self.rule,
             "worst_curvatures": list(self.worst_curvatures),
             "fixed": dict(self.fixed),
@@ -196,12 +204,17 @@ class _Transform:
     def value(self, s):
         lo, hi = self.low, self.high
         if math.isfinite(lo) and math.isfinite(hi):
-            return lo + (hi - lo) / (1 + math.exp(-s))
-        if math.isfinite(lo):
-            return lo + self.scale * math.exp(s)
-        if math.isfinite(hi):
-            return hi - self.scale * math.exp(s)
-        return self.scale * s
+            v = lo + (hi - lo) * scipy.special.expit(s)  # no overflow
+        elif math.isfinite(lo):
+            v = lo + self.scale * math.exp(min(s, 700.0))
+        elif math.isfinite(hi):
+            v = hi - self.scale * math.exp(min(s, 700.0))
+        else:
+            v = self.scale * s
+        # the map is onto the open interval: keep rounding off its ends,
+        # so momentum in [0, 1) never comes back as 1.0
+        return float(min(max(v, math.nextafter(lo, math.inf)),
+                         math.nextafter(hi, -math.inf)))
 
     def grid(self, count):
         bounded = math.isfinite(self.low) and math.isfinite(self.high)

@@ -181,3 +181,23 @@ def test_heavy_ball_without_momentum_is_gradient_descent():
     with pytest.raises(ValueError, match="which is tuned"):
         optimal_tuning("heavy-ball", "learning_rate", (MU, L),
                        fixed={"learning_rate": 0.5})
+
+
+def test_no_stable_tuning_is_said_and_stays_in_the_domain():
+    # heavy ball needs eta L < 2 (1 + beta): with eta = 5 and L = 10 that
+    # asks for beta > 24, outside [0, 1), so nothing is stable
+    t = optimal_tuning("heavy-ball", ["momentum"], (1.0, 10.0),
+                                 {"learning_rate": 5})
+    assert not t.stable and t.to_dict()["stable"] is False
+    assert 0 <= t.parameters["momentum"] < 1
+
+
+def test_optimum_on_the_domain_edge_does_not_overflow():
+    # at one curvature, beta = 0 and eta = 1/h give p(z) = z^2: rate 0,
+    # the optimum sits on the closed end beta = 0 of [0, 1)
+    t = optimal_tuning("heavy-ball", ["learning_rate", "momentum"],
+                                 1.0)
+    assert t.stable
+    assert t.spectral_radius < 1e-6
+    assert t.parameters["learning_rate"] == pytest.approx(1.0, rel=1e-6)
+    assert 0 <= t.parameters["momentum"] < 1e-9
