@@ -97,6 +97,9 @@ def _rows(report):
 def _max_lr(report):
     if report.max_learning_rate is not None:
         return _num(report.max_learning_rate)
+    if report.rule.learning_rate is None:
+        return ("n/a (the rule names no learning-rate parameter; a rule "
+                "file says which with learning_rate = \"NAME\")")
     if report.curvatures.min == 0:
         return "none (a mode with h = 0 is marginal at every learning rate)"
     return "none (no learning rate is stable here)"

@@ -272,3 +272,20 @@ def test_report_a_hair_inside_the_domain_edge(capsys):
     assert status == 0, err
     assert "STABLE" in out
     assert "below 1 by less than 1e-12" in out
+
+
+def test_report_says_when_no_learning_rate_is_named(tmp_path, capsys):
+    # gradient descent with its step called `eta`: stable (eta h < 2), but
+    # which parameter is "the learning rate" is not known to the report
+    path = tmp_path / "gd_eta.toml"
+    path.write_text(
+        'name = "gd-eta"\n[parameters]\n'
+        'eta = { default = 0.1, domain = "positive" }\n'
+        '[state]\nx = "iterate"\n[update]\nx = "x - eta*grad(x)"\n'
+    )
+    status, out, _ = run(capsys, "report", "--rule-file", str(path),
+                         "--curvature", "1")
+    assert status == 0
+    assert "STABLE" in out
+    assert "names no learning-rate parameter" in out
+    assert "no learning rate is stable" not in out
