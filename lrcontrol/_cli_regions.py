@@ -174,6 +174,10 @@ def _fixed(rule, args, names, role):
     return {n: v for n, v in values.items() if n not in names}
 
 
+#: Largest gradient delay the region and tune commands accept.
+MAX_DELAY = 64
+
+
 def _delay(text):
     try:
         delay = int(str(text))
@@ -182,6 +186,13 @@ def _delay(text):
     if delay < 0:
         raise ValueError(
             f"`--delay` must be a whole number >= 0, got {text!r}."
+        )
+    if delay > MAX_DELAY:
+        # the degree in z is about the delay: a 32-step map takes ~25 s
+        raise ValueError(
+            f"`--delay` must be at most {MAX_DELAY} here (the polynomial's "
+            f"degree grows with it), got {delay}; use the Python API for "
+            "longer delays."
         )
     return delay
 

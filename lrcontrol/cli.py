@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from ._version import __version__
 from ._io import OutputExistsError
@@ -78,6 +79,12 @@ def _list(args) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None,
+                  line=None):
+    """Warnings as one line on stderr, without the source line."""
+    print(f"lrcontrol: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -88,7 +95,9 @@ def main(argv=None) -> int:
     from numpy.linalg import LinAlgError
 
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.handler(args)
     except LinAlgError as err:
         # a ValueError by inheritance, but never the user's input: say so
         print(f"lrcontrol: internal numerical failure ({err}); please "

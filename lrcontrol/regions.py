@@ -47,6 +47,7 @@ and the tracing of the exact boundary curves in
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -66,11 +67,13 @@ from ._schur import (
 )
 from .catalog import get_rule
 from .curvature import Curvatures, as_curvatures
+from .errors import LRControlWarning
 from .rules import Rule
 
 __all__ = [
     "CURVATURE",
     "MARGINAL_TOLERANCE",
+    "MAX_BOUNDARY_DEGREE",
     "VERDICTS",
     "Axis",
     "BoundaryCurve",
@@ -85,6 +88,11 @@ __all__ = [
 
 #: Verdict names, indexed by the integer codes of :func:`verdict_codes`.
 VERDICTS = ("stable", "marginal", "unstable")
+
+#: Highest degree in z for which boundary curves are traced by default;
+#: beyond it tracing takes minutes (degree 34, heavy ball with a 32-step
+#: delay: about 4 minutes on two cores) while the maps take seconds.
+MAX_BOUNDARY_DEGREE = 18
 
 
 # -- axes ----------------------------------------------------------------
@@ -388,7 +396,7 @@ def stability_region(
     delay: int = 0,
     tolerance: float = MARGINAL_TOLERANCE,
     radius: bool = True,
-    boundaries: bool = True,
+    boundaries: bool | None = None,
     interval_samples: int = 33,
     chunk_size: int = CHUNK_SIZE,
     backend: str = "numpy",
@@ -420,8 +428,10 @@ def stability_region(
         Half-width of the marginal band on the spectral radius.
     radius : bool
         Whether to compute the spectral-radius map.
-    boundaries : bool
-        Whether to compute the exact boundary curves.
+    boundaries : bool or None
+        Whether to compute the exact boundary curves.  None (the
+        default) traces them up to degree :data:`MAX_BOUNDARY_DEGREE` in
+        ``z`` and skips them beyond, with a warning.
     interval_samples : int
         For an interval: curvatures sampled on each of a linear and a
         geometric grid, besides the critical ones.
@@ -479,6 +489,8 @@ def stability_region(
     codes, rho = evaluate_grid(problem, xs, ys, tolerance, radius,
                                _positive_int(chunk_size, "chunk_size"),
                                backend)
+    if boundaries is None:
+        boundaries = _trace_by_default(problem.poly)
     curves = boundary_curves(problem, x_axis, y_axis) if boundaries else ()
     return StabilityRegion(
         rule=rule, x_axis=x_axis, y_axis=y_axis, x=xs, y=ys, codes=codes,
@@ -488,6 +500,21 @@ def stability_region(
         curvatures=curvatures, tolerance=float(tolerance),
         char_poly=problem.poly, _problem=problem,
     )
+
+
+def _trace_by_default(char_poly):
+    degree = char_poly.degree()
+    if degree <= MAX_BOUNDARY_DEGREE:
+        return True
+    warnings.warn(
+        f"boundary curves skipped: the characteristic polynomial has "
+        f"degree {degree} > {MAX_BOUNDARY_DEGREE}, where tracing them "
+        "takes minutes; pass boundaries=True (Python API) to trace them "
+        "anyway.",
+        LRControlWarning,
+        stacklevel=3,
+    )
+    return False
 
 
 def _region_curvatures(curvature, names):

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from lrcontrol import Parameter, Rule
+from lrcontrol import LRControlWarning, Parameter, Rule
 from lrcontrol.cli import main
 from lrcontrol.regions import (
     parse_axis,
@@ -359,3 +359,17 @@ def test_cli_region_refuses_to_overwrite(tmp_path, monkeypatch, capsys):
     assert main(argv) == 2
     assert "--force" in capsys.readouterr().err
     assert main(argv + ["--force"]) == 0
+
+
+def test_high_degree_skips_boundaries_with_a_warning():
+    # gradient descent with a 20-step stale gradient:
+    # p(z) = z^21 - z^20 + eta h, degree 21 > MAX_BOUNDARY_DEGREE
+    with pytest.warns(LRControlWarning, match="degree 21 > 18"):
+        region = stability_region(
+            "gradient-descent", x=("learning_rate", 0.01, 1.0, 5),
+            y=("curvature", 0.5, 1.0, 3), delay=20)
+    assert region.boundaries == ()
+    # GD with delay d is stable iff eta h < 2 sin(pi / (2 (2d + 1))):
+    # at d = 20, eta h = 0.01 * 0.5 is inside and eta h = 1 is outside
+    assert region.verdict[0, 0] == "stable"
+    assert region.verdict[-1, -1] == "unstable"
