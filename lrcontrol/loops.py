@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import control
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 import sympy
 
 from ._symbols import h as _h
@@ -161,8 +162,45 @@ def _crossovers(num, den):
         return np.array([])
     roots = np.roots(poly)
     on = roots[np.abs(np.abs(roots) - 1) < 1e-6]
-    w = np.unique(np.round(np.abs(np.angle(on)), 12))
-    return w
+    found = np.abs(np.angle(on))
+    # a crossover at a tiny frequency (eta h = 1e-12: |z - 1| = 1e-12) is
+    # lost in the roots' rounding; a sign change of log|L| on a grid that
+    # reaches 1e-15 rad/step finds it
+    ws = np.concatenate([found, _scanned_crossovers(num, den)])
+    # keep frequencies where |L| = 1 really holds (not a pole at z = 1)
+    with np.errstate(all="ignore"):
+        ws = ws[np.abs(_log_gain(num, den, ws)) < 1e-6]
+    return _merge(ws)
+
+
+def _log_gain(num, den, w):
+    zz = np.exp(1j * np.asarray(w, dtype=float))
+    with np.errstate(all="ignore"):
+        return np.log(np.abs(np.polyval(num, zz))) - \
+            np.log(np.abs(np.polyval(den, zz)))
+
+
+def _scanned_crossovers(num, den):
+    def log_gain(w):
+        return _log_gain(num, den, w)
+
+    w = np.unique(np.concatenate([np.geomspace(1e-15, 1e-2, 400),
+                                  np.linspace(1e-2, np.pi, 400)]))
+    f = log_gain(w)
+    ok = np.isfinite(f[:-1]) & np.isfinite(f[1:])
+    change = np.flatnonzero(ok & (np.sign(f[:-1]) * np.sign(f[1:]) < 0))
+    return np.array([scipy.optimize.brentq(log_gain, w[i], w[i + 1],
+                                           xtol=1e-300, rtol=1e-13)
+                     for i in change])
+
+
+def _merge(ws):
+    """Distinct frequencies, equal within 1e-9 relative counted once."""
+    out = []
+    for w in np.sort(ws):
+        if not out or w - out[-1] > 1e-9 * max(w, 1e-300):
+            out.append(float(w))
+    return np.array(out)
 
 
 def _phase_at(num, den, w):

@@ -236,3 +236,15 @@ def test_delay_margin_of_extragradient_by_scan_is_fast_and_right():
 
         expected = next(d for d in range(100) if not stable(d + 1))
         assert delay_margin(rule, h, learning_rate=e) == expected
+
+
+def test_tiny_loop_gain_still_has_a_crossover():
+    # gradient descent, eta h = 1e-12: |eta h / (z - 1)| = 1 at
+    # w = 2 asin(eta h / 2) ~ 1e-12, phase margin 90 - asin(eta h / 2) deg;
+    # stale by d steps it stays stable while eta h < 2 sin(pi / (2 (2d + 1))),
+    # so the delay margin is about (pi / (eta h) - 1) / 2 ~ 1.5708e12
+    m = margins("gradient-descent", 1.0, learning_rate="1e-12")
+    assert m.crossover_frequency == pytest.approx(1e-12, rel=1e-3)
+    assert m.phase_margin_deg == pytest.approx(90.0, abs=1e-6)
+    assert m.delay_margin_steps == pytest.approx((math.pi / 1e-12 - 1) / 2,
+                                                 rel=1e-3)
