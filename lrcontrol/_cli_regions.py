@@ -39,12 +39,13 @@ def add_commands(subparsers) -> None:
         "NPZ or JSON by the extension of -o.  Default curvature: 1.0.",
     )
     region.add_argument("--x", metavar="NAME:LO:HI:N[:log]",
-                        default="learning_rate:0:4:400",
                         help="horizontal axis: a parameter or 'curvature' "
-                        "(default %(default)s)")
+                        "(default: the learning rate on [0, 4], 400 "
+                        "points)")
     region.add_argument("--y", metavar="NAME:LO:HI:N[:log]",
-                        default="momentum:-1:1:400",
-                        help="vertical axis (default %(default)s)")
+                        help="vertical axis (default: the rule's next "
+                        "parameter on its domain, e.g. momentum on "
+                        "[-1, 1], 400 points)")
     _add_delay(region)
     _add_output(region, "output file: .png, .svg, .pdf, .npz or .json")
 
@@ -89,8 +90,8 @@ def _region(args) -> int:
 
     rule = rule_from_args(args)
     path = _output(args, required=True)
-    x = parse_axis(args.x, rule, "--x")
-    y = parse_axis(args.y, rule, "--y")
+    x = parse_axis(args.x or _default_x(rule), rule, "--x")
+    y = parse_axis(args.y or _default_y(rule, x.name), rule, "--y")
     fixed = _fixed(rule, args, (x.name, y.name), "an axis")
     curvature = None
     if _curvature_given(args):
@@ -138,6 +139,33 @@ def _tune(args) -> int:
         atomic_write(path, lambda tmp: Path(tmp).write_text(text),
                      args.force)
     return 0
+
+
+def _default_x(rule):
+    if rule.learning_rate is None:
+        raise ValueError(
+            f"`--x` is needed: rule {rule.name!r} names no learning rate; "
+            "e.g. --x NAME:0:1:400 with NAME one of "
+            f"{[p.name for p in rule.parameters]}."
+        )
+    return f"{rule.learning_rate}:0:4:400"
+
+
+def _default_y(rule, x_name):
+    """The first other continuous parameter, over its domain clipped to
+    [-1, 1] for momenta and [0, 4] otherwise; the curvature if none."""
+    for p in rule.parameters:
+        if p.name == x_name or p.domain.flag:
+            continue
+        bounded = p.domain.high == 1
+        low, high = (-1, 1) if bounded else (0, 4)
+        return f"{p.name}:{low}:{high}:400"
+    if x_name != "curvature":
+        return "curvature:0.01:4:400"
+    raise ValueError(
+        f"`--y` is needed: rule {rule.name!r} has no other parameter than "
+        f"{x_name!r}."
+    )
 
 
 def _curvature_given(args):

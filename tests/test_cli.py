@@ -289,3 +289,19 @@ def test_report_says_when_no_learning_rate_is_named(tmp_path, capsys):
     assert "STABLE" in out
     assert "names no learning-rate parameter" in out
     assert "no learning rate is stable" not in out
+
+
+def test_region_of_a_one_parameter_rule_maps_against_curvature(
+        tmp_path, capsys):
+    # gradient descent has no momentum: the default y axis is the
+    # curvature, and the z = -1 edge is the hyperbola eta h = 2
+    out = tmp_path / "gd.json"
+    status, _, err = run(capsys, "region", "gradient-descent", "-o",
+                         str(out))
+    assert status == 0, err
+    data = json.loads(out.read_text())
+    edges = [b for b in data["boundaries"] if b["kind"] == "z=-1"]
+    assert edges
+    for b in edges:
+        eta, h = np.array(b["x"], float), np.array(b["y"], float)
+        np.testing.assert_allclose(eta * h, 2.0, rtol=1e-9)
