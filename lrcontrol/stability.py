@@ -34,7 +34,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from ._symbols import z as _z
+from ._symbols import k as _k, z as _z
 from .errors import LRControlWarning
 from .rules import exact
 
@@ -126,6 +126,14 @@ def _exact_coeffs(poly):
     coeffs = []
     for c in poly.all_coeffs():
         c = sympy.sympify(c)
+        if _k in c.free_symbols:
+            raise NotImplementedError(
+                "the closed loop depends on the step index k (a schedule "
+                "or another time-varying rule); a frozen-k polynomial says "
+                "nothing about stability, and the analysis of time-varying "
+                "loops (products of A(k) over a cycle) is not implemented "
+                "yet; lrcontrol.simulate runs the rule itself."
+            )
         if c.free_symbols:
             raise ValueError(
                 "the polynomial must be numeric here; it still depends on "

@@ -548,3 +548,20 @@ def test_output_that_is_a_folder_is_named_as_such(tmp_path, capsys):
                    "--format", "json", "-o", str(tmp_path)])
     assert status == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_step_dependent_rule_is_refused_with_the_reason(capsys, tmp_path):
+    # x[k+1] = x[k] - eta/(k + 1) grad: A(k) = 1 - eta h/(k + 1) changes
+    # every step, so no single polynomial decides stability
+    path = tmp_path / "decay.toml"
+    path.write_text(
+        'name = "gd-decay"\n[parameters]\n'
+        'learning_rate = { default = 0.1, domain = "positive" }\n'
+        '[state]\nx = "iterate"\n[update]\n'
+        'x = "x - learning_rate*grad(x)/(k+1)"\n'
+    )
+    status = main(["report", "--rule-file", str(path)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "depends on the step index k" in err
+    assert "Traceback" not in err
