@@ -369,7 +369,9 @@ class _Reader:
             # TODO: games (one iterate per player) need grad(...) to return
             # one gradient per player, which expressions cannot hold yet.
             self.fail("state", iterates[1], "rule files have one iterate "
-                      "(one player); games are not supported yet")
+                      "(one player); games are not supported yet; a state "
+                      "that holds an earlier iterate starts at 0, e.g. "
+                      f"{iterates[1]} = 0")
         return out
 
     def temporaries(self, parameters, states):
@@ -624,6 +626,7 @@ name 'eta' (declared: k, x) at column 5.
     """
     if not isinstance(text, str):
         raise TypeError(f"`text` must be a string, got {type(text).__name__}.")
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as editors save
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -523,3 +523,17 @@ def test_nonlinear_error_names_the_line_once_wired(rule_file_cli, capsys,
         's = "beta2*s + (1 - beta2)*g^2"') + 1
     assert err.startswith(f"lrcontrol: error: {path}:{line}: [update] s: "
                           "the closed loop is not linear here")
+
+
+def test_a_byte_order_mark_is_read_as_the_editor_meant(tmp_path):
+    # heavy ball saved by an editor that writes a UTF-8 byte-order mark
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + HEAVY_BALL.encode("utf-8"))
+    rule = load_rule(path)
+    # heavy ball: z^2 + (eta h - beta - 1) z + beta
+    eta, beta = (rule.parameter(n).symbol for n in ("learning_rate",
+                                                    "momentum"))
+    z, h = sympy.Symbol("z"), sympy.Symbol("h", positive=True)
+    expected = z**2 + (eta * h - beta - 1) * z + beta
+    got = closed_loop(rule).char_poly.as_expr()
+    assert sympy.expand(got - expected) == 0
