@@ -95,6 +95,11 @@ def _region(args) -> int:
     fixed = _fixed(rule, args, (x.name, y.name), "an axis")
     curvature = None
     if _curvature_given(args):
+        if "curvature" in (x.name, y.name):
+            raise ValueError(
+                "--curvature, --curvature-range and --spectrum must not be "
+                "given when an axis is the curvature; the axis sets it."
+            )
         curvature = curvatures_from_args(args)
     region = stability_region(rule, x, y, fixed, curvature,
                               delay=_delay(args.delay))

@@ -517,12 +517,18 @@ def _trace_by_default(char_poly):
     return False
 
 
+def _describe(curvature):
+    if isinstance(curvature, Curvatures):
+        return f"{curvature.kind} [{curvature.min:g}, {curvature.max:g}]"
+    return repr(curvature)
+
+
 def _region_curvatures(curvature, names):
     if CURVATURE in names:
         if curvature is not None:
             raise ValueError(
                 "`curvature` must be None when an axis is the curvature, "
-                f"got {curvature!r}."
+                f"got {_describe(curvature)}."
             )
         return None
     if curvature is None:
