@@ -303,8 +303,10 @@ def render_latex(report, figure_stem=None) -> str:
     conds = "\n".join(f"  \\item ${tex(c)}$" for c in r.conditions) \
         if r.conditions else "  \\item " + _tex_escape(
             _conditions_text(r)[0].strip())
-    update = "\n".join(
-        f"  {_tex_escape(a)} &\\leftarrow {tex(b)} \\\\"
+    # left sides as SymPy writes them on the right (v_new -> v_{new});
+    # no line break after the last line of the align
+    update = " \\\\\n".join(
+        f"  {tex(sympy.Symbol(a))} &\\leftarrow {tex(b)}"
         for a, b in r.rule.equations())
     figures = ""
     if figure_stem:
@@ -329,7 +331,7 @@ Curvatures: {_tex_escape(_curvature_line(r.curvatures))}.
 {conds}
 \\end{{itemize}}
 \\subsection*{{At these values}}
-\\begin{{tabular}}{{ll}}
+\\begin{{tabular}}{{lp{{0.55\\linewidth}}}}
 {rows}
 \\end{{tabular}}
 \\subsection*{{Cross-check}}
@@ -344,7 +346,8 @@ def _tex_escape(text) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"),
                  ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
                  ("}", r"\}"), ("~", r"\textasciitilde{}"),
-                 ("^", r"\textasciicircum{}")):
+                 ("^", r"\textasciicircum{}"), ("|", r"\textbar{}"),
+                 ("<", r"\textless{}"), (">", r"\textgreater{}")):
         text = text.replace(a, b)
     return text
 
