@@ -462,10 +462,13 @@ class _Reader:
                       f"{_kind(learning_rate)}")
         try:
             return Rule(
-                name, parameters, states, _make_update(items, parameters),
+                name, parameters, states,
+                _make_update(items, parameters, self.source),
                 self.text("description"), learning_rate,
                 self.text("conventions"), references,
             )
+        except RuleFileError:
+            raise
         except (TypeError, ValueError) as err:
             self.fail(None, None, err)
 
@@ -541,7 +544,7 @@ def _is_number(value, flags: bool = False) -> bool:
     return isinstance(value, (int, float))
 
 
-def _make_update(items, parameters):
+def _make_update(items, parameters, source="<text>"):
     """``update(s, p, grad[, k])`` running `items` in order.
 
     Names are read when each item runs: temporaries from the step's own
@@ -560,7 +563,12 @@ def _make_update(items, parameters):
                 else getattr(p if n in parameters else s, n)
                 for n in item.expression.names
             }
-            value = item.expression.evaluate(values, grad)
+            try:
+                value = item.expression.evaluate(values, grad)
+            except ExpressionError as err:
+                # name the assignment: the rule is recorded after parsing
+                raise RuleFileError(source, item.line,
+                                    f"[update] {item.target}", err) from None
             if item.temporary:
                 local[item.target] = value
             else:

@@ -537,3 +537,15 @@ def test_a_byte_order_mark_is_read_as_the_editor_meant(tmp_path):
     expected = z**2 + (eta * h - beta - 1) * z + beta
     got = closed_loop(rule).char_poly.as_expr()
     assert sympy.expand(got - expected) == 0
+
+
+def test_arithmetic_errors_name_the_line_and_item(tmp_path):
+    # the division is found when the update is recorded, after parsing;
+    # the message must still say where
+    path = tmp_path / "div0.toml"
+    path.write_text(HEAVY_BALL.replace(
+        'v = "momentum*v - learning_rate*grad(x)"',
+        'v = "momentum*v - learning_rate*grad(x)/0"'))
+    with pytest.raises(RuleFileError, match=r"div0\.toml:9: \[update\] v: "
+                       r"division by zero"):
+        load_rule(path)
