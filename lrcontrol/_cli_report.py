@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 from pathlib import Path
@@ -98,7 +99,12 @@ def _render(result, fmt, stem):
     if fmt == "latex":
         return result.to_latex(stem)
     if fmt == "html":
-        return result.to_html()
+        # a file is a whole page; the fragment alone is for Jupyter
+        title = html.escape(f"lrcontrol: {result.rule.name}")
+        return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+                "<meta charset=\"utf-8\">\n"
+                f"<title>{title}</title>\n</head>\n<body>\n"
+                f"{result.to_html()}\n</body>\n</html>\n")
     return result.to_text()
 
 
