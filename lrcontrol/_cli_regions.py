@@ -285,7 +285,7 @@ def _tuning_text(result) -> str:
     lines += [f"  {n:<{width}} = {_value_text(v)}"
               for n, v in result.parameters.items()]
     lines.append(f"  worst-case spectral radius = "
-                 f"{result.spectral_radius:.12g} (at h = {where})")
+                 f"{_value_text(result.spectral_radius)} (at h = {where})")
     if not result.stable:
         lines.append("  NO STABLE TUNING: the best point found is still "
                      "unstable on some curvature; widen the search or "

@@ -26,6 +26,7 @@ does better.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ from ._symbols import h as _h
 from .catalog import get_rule
 from .closedloop import closed_loop
 from .curvature import Curvatures, as_curvatures
+from .errors import LRControlWarning
 from .rules import Rule, exact
 
 __all__ = ["Tuning", "optimal_tuning", "worst_case_radius"]
@@ -309,6 +311,15 @@ def optimal_tuning(
         np.allclose(theta(s), values_best, rtol=1e-6, atol=0)
         for s, _ in results
     )
+    if 1 - 1e-9 < rho < 1:
+        # kappa ~ 1e18 and beyond: every candidate's rate rounds to 1
+        warnings.warn(
+            f"the best worst-case rate found is within 1e-9 of 1 "
+            f"({rho!r}); in double precision nearby tunings cannot be told "
+            "apart, so the optimum is not resolved.",
+            LRControlWarning,
+            stacklevel=2,
+        )
     return Tuning(
         rule=rule.name,
         parameters=dict(zip(over, values_best)),

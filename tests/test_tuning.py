@@ -201,3 +201,13 @@ def test_optimum_on_the_domain_edge_does_not_overflow():
     assert t.spectral_radius < 1e-6
     assert t.parameters["learning_rate"] == pytest.approx(1.0, rel=1e-6)
     assert 0 <= t.parameters["momentum"] < 1e-9
+
+
+def test_an_unresolvable_optimum_warns():
+    # kappa = 1e24: Polyak's rate (sqrt(kappa) - 1)/(sqrt(kappa) + 1) is
+    # 1 - 2e-12, and every nearby tuning's rate rounds to 1 within 1e-9
+    from lrcontrol import LRControlWarning
+
+    with pytest.warns(LRControlWarning, match="within 1e-9 of 1"):
+        optimal_tuning("heavy-ball", ["learning_rate", "momentum"],
+                       (1e-12, 1e12))
