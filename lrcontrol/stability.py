@@ -251,8 +251,16 @@ def _poles(coeffs):
         if np.all(np.isfinite(poles)):
             return poles, float(np.abs(poles).max()) if poles.size else 0.0
     with mpmath.workdps(UNIT_CIRCLE_DIGITS):
-        roots = mpmath.polyroots([_mp(c) for c in coeffs], maxsteps=400,
-                                 extraprec=400)
+        try:
+            roots = mpmath.polyroots([_mp(c) for c in coeffs],
+                                     maxsteps=2000, extraprec=1000)
+        except mpmath.libmp.NoConvergence:
+            raise ValueError(
+                "the roots of this polynomial could not be located (its "
+                "coefficients span too many orders of magnitude), got "
+                f"coefficients from {min(abs(float(c)) for c in coeffs):.3g} "
+                f"to {max(abs(float(c)) for c in coeffs):.3g}."
+            ) from None
     poles = np.array([complex(r) for r in roots])
     return poles, float(max(abs(r) for r in roots))
 
@@ -481,11 +489,28 @@ def _real_roots(expr, symbol):
     if expr == 0 or symbol not in expr.free_symbols:
         return []
     poly = sympy.Poly(expr, symbol).sqf_part()
-    if poly.degree() <= 6:
-        return [r if r.is_Rational else sympy.Float(r.evalf(30), 30)
-                for r in poly.real_roots()]
-    eps = sympy.Rational(1, 10**25)
-    return [(lo + hi) / 2 for (lo, hi), _ in poly.intervals(eps=eps)]
+    try:
+        if poly.degree() <= 6:
+            return [r if r.is_Rational else sympy.Float(r.evalf(30), 30)
+                    for r in poly.real_roots()]
+        eps = sympy.Rational(1, 10**25)
+        return [(lo + hi) / 2 for (lo, hi), _ in poly.intervals(eps=eps)]
+    except (NotImplementedError, sympy.polys.polyerrors.PolynomialError):
+        # coefficients such as exp(-1/2): no exact real-root isolation over
+        # that domain; locate the roots at 30 digits instead
+        return _real_roots_numeric(poly)
+
+
+def _real_roots_numeric(poly):
+    digits = UNIT_CIRCLE_DIGITS
+    with mpmath.workdps(digits + 20):
+        coeffs = [_mp(c) for c in poly.all_coeffs()]
+        roots = mpmath.polyroots(coeffs, maxsteps=400, extraprec=400)
+        eps = mpmath.mpf(10) ** (-digits)
+        real = [r.real if isinstance(r, mpmath.mpc) else r for r in roots
+                if not isinstance(r, mpmath.mpc)
+                or abs(r.imag) <= eps * max(1, abs(r))]
+    return [sympy.Float(str(r), digits) for r in real]
 
 
 def stable_set(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import sympy
 
+import lrcontrol
 import lrcontrol._cli_common as cli_common
 import lrcontrol._cli_report as cli_report
 from lrcontrol import closed_loop, get_rule
@@ -549,3 +551,16 @@ def test_arithmetic_errors_name_the_line_and_item(tmp_path):
     with pytest.raises(RuleFileError, match=r"div0\.toml:9: \[update\] v: "
                        r"division by zero"):
         load_rule(path)
+
+
+def test_transcendental_constants_are_analysed():
+    # heavy ball with momentum exp(-1/tau): stable iff eta h < 2 (1 + beta),
+    # so at tau = 2, h = 1 the largest stable learning rate is
+    # 2 (1 + exp(-1/2)); SymPy cannot isolate real roots over Q(e) exactly
+    text = HEAVY_BALL.replace(
+        'momentum = { default = 0.9, domain = "[0, 1)" }',
+        'tau = { default = 2, domain = "positive" }').replace(
+        'v = "momentum*v', 'v = "exp(-1/tau)*v')
+    rule = rule_from_text(text, "tau.toml")
+    limit = lrcontrol.max_stable_learning_rate(rule, 1.0)
+    assert limit == pytest.approx(2 * (1 + math.exp(-0.5)), rel=1e-12)
