@@ -137,7 +137,10 @@ def stability_over(rule, curvature=None, values=None, **more) -> Stability:
         modes = _many_modes(poly, curv.modes)
     else:
         modes = [_mode(poly, value) for value in curv.modes]
-    top = max(modes, key=lambda m: m.spectral_radius)
+    # a repeated root on the circle (unstable, radius 1) outranks a
+    # marginal mode of the same radius
+    top = max(modes, key=lambda m: (m.spectral_radius,
+                                    m.verdict == "unstable"))
     return Stability(
         worst([m.verdict for m in modes]),
         top.spectral_radius,

@@ -204,6 +204,9 @@ def classify(char_poly) -> Verdict:
     if _jury_holds(coeffs):
         if rho >= 1 - 1e-9:
             rho = min(_precise_radius(coeffs), 1 - 1e-16)
+        elif _clustered(poles):
+            # numpy finds a root of multiplicity m only to eps^(1/m)
+            rho = _precise_radius(coeffs)
         return Verdict("stable", rho, poles)
     poly = _poly_of(coeffs)
     rest, on_circle, repeated = _divide_unit_circle(poly)
@@ -218,6 +221,15 @@ def classify(char_poly) -> Verdict:
         # belongs to roots on the circle
         rho = max(_precise_radius(coeffs), math.nextafter(1.0, 2.0))
     return Verdict("unstable", rho, poles, on_circle, repeated)
+
+
+def _clustered(poles) -> bool:
+    """Whether two roots nearly coincide (a repeated root, maybe)."""
+    if poles.size < 2:
+        return False
+    gaps = np.abs(poles[:, None] - poles[None, :])
+    np.fill_diagonal(gaps, np.inf)
+    return bool(gaps.min() < 1e-6 * max(1.0, np.abs(poles).max()))
 
 
 def _poly_of(coeffs):

@@ -565,3 +565,30 @@ def test_step_dependent_rule_is_refused_with_the_reason(capsys, tmp_path):
     assert status == 2
     assert "depends on the step index k" in err
     assert "Traceback" not in err
+
+
+def test_repeated_root_inside_has_an_exact_radius():
+    # (z - 9/10)^2: numpy alone finds the double root only to ~1e-8
+    assert classify(poly((z - R(9, 10)) ** 2)).spectral_radius == 0.9
+
+
+def test_worst_mode_is_the_unstable_one_at_equal_radius():
+    # modes h = 1/2 and h = 1 of heavy ball at beta = 1, eta = 4:
+    # h = 1/2 gives z^2 + 1, simple roots +-i: marginal;
+    # h = 1 gives (z + 1)^2, a repeated root: unstable; both radius 1
+    def update(s, p, grad):
+        s.v = p.momentum * s.v - p.learning_rate * grad(s.x)
+        s.x = s.x + s.v
+
+    rule = lrcontrol.Rule(
+        "hb-wide",
+        [lrcontrol.Parameter("learning_rate", 0.1, "positive"),
+         lrcontrol.Parameter("momentum", 0.9, "[-2, 2]")],
+        {"x": "iterate", "v": 0},
+        update,
+    )
+    result = lrcontrol.stability_over(rule, np.array([0.5, 1.0]),
+                                      learning_rate=4, momentum=1)
+    assert [m.verdict for m in result.modes] == ["marginal", "unstable"]
+    assert result.verdict == "unstable"
+    assert result.worst_curvature == 1.0
