@@ -37,7 +37,7 @@ import scipy.linalg
 import scipy.optimize
 import sympy
 
-from ._symbols import h as _h
+from ._symbols import h as _h, z as _z
 from .analysis import stable_values, steps_to_reduce
 from .catalog import get_rule
 from .closedloop import closed_loop
@@ -142,11 +142,28 @@ def state_space(rule, curvature, values=None, **more) -> control.StateSpace:
     return control.ss(A, B_shift, C, D_shift, dt=True)
 
 
-def _transfer_polys(system):
-    tf = control.ss2tf(system)
-    num = np.trim_zeros(np.atleast_1d(tf.num[0][0]), "f")
-    den = np.atleast_1d(tf.den[0][0])
-    return (num if num.size else np.zeros(1)), den
+def _transfer_polys(rule, curvature, values):
+    r"""Numerator and denominator of the loop gain, highest power first.
+
+    :math:`L(z) = C (zI - A)^{-1} B + D` in exact arithmetic, with common
+    factors cancelled (a state that never feeds back, such as an average
+    of the iterates, leaves a pole and a zero at the same place that a
+    float conversion would not cancel), then rounded to floats.
+    """
+    ol = closed_loop(rule, None, values).open_loop
+    h = exact(curvature, "curvature")
+    A, B, C, D = ol.A_s, ol.A_u, -h * ol.C_q, ol.D_q
+    M = _z * sympy.eye(A.shape[0]) - A
+    den = M.det(method="berkowitz")
+    num = sympy.expand((C * M.adjugate(method="berkowitz") * B)[0, 0]
+                       + D[0, 0] * den)
+    num, den = sympy.fraction(sympy.cancel(num / den))
+    num, den = sympy.Poly(num, _z), sympy.Poly(den, _z)
+    lead = den.LC()
+    num = [float(c / lead) for c in num.all_coeffs()]
+    den = [float(c / lead) for c in den.all_coeffs()]
+    num = np.trim_zeros(np.array(num, dtype=float), "f")
+    return (num if num.size else np.zeros(1)), np.array(den, dtype=float)
 
 
 def _crossovers(num, den):
@@ -166,7 +183,12 @@ def _crossovers(num, den):
     # a crossover at a tiny frequency (eta h = 1e-12: |z - 1| = 1e-12) is
     # lost in the roots' rounding; a sign change of log|L| on a grid that
     # reaches 1e-15 rad/step finds it
-    ws = np.concatenate([found, _scanned_crossovers(num, den)])
+    scanned = _scanned_crossovers(num, den)
+    # a root-found frequency near a refined one is the same crossover,
+    # located less precisely (2e-5 relative at w = 1e-12): keep the refined
+    found = np.array([w for w in found
+                      if not np.any(np.abs(scanned - w) <= 1e-3 * w)])
+    ws = np.concatenate([found, scanned])
     # keep frequencies where |L| = 1 really holds (not a pole at z = 1)
     with np.errstate(all="ignore"):
         ws = ws[np.abs(_log_gain(num, den, ws)) < 1e-6]
@@ -227,7 +249,7 @@ def margins(rule, curvature, values=None, **more) -> Margins:
     mats = _loop_matrices(rule, curvature, values)
     if mats is not None:
         system = control.ss(*mats, dt=True)
-        num, den = _transfer_polys(system)
+        num, den = _transfer_polys(rule, curvature, values)
         pm, wc = _phase_margin(num, den)
         pc_gm = _python_control_gain_margin(system)
     delay, note = _delay_margin(rule, curvature, values)
@@ -301,7 +323,7 @@ def _delay_margin(rule, curvature, values=None, **more):
     stable = _delayed_stability(rule, curvature, values, loop.open_loop)
     mats = _loop_matrices(rule, curvature, values)
     if mats is not None:
-        guess = _delay_from_crossovers(control.ss(*mats, dt=True))
+        guess = _delay_from_crossovers(rule, curvature, values)
         if guess is None:
             return math.inf, "the loop gain never reaches 1"
         if guess > VERIFIED_DELAY:
@@ -356,8 +378,8 @@ def _delayed_stability(rule, curvature, values, open_loop):
     return stable
 
 
-def _delay_from_crossovers(system):
-    num, den = _transfer_polys(system)
+def _delay_from_crossovers(rule, curvature, values):
+    num, den = _transfer_polys(rule, curvature, values)
     ws = _crossovers(num, den)
     ws = ws[ws > 0]
     if ws.size == 0:

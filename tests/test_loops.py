@@ -246,5 +246,30 @@ def test_tiny_loop_gain_still_has_a_crossover():
     m = margins("gradient-descent", 1.0, learning_rate="1e-12")
     assert m.crossover_frequency == pytest.approx(1e-12, rel=1e-3)
     assert m.phase_margin_deg == pytest.approx(90.0, abs=1e-6)
-    assert m.delay_margin_steps == pytest.approx((math.pi / 1e-12 - 1) / 2,
-                                                 rel=1e-3)
+    exact_margin = math.floor((math.pi / (2 * math.asin(0.5e-12)) - 1) / 2)
+    assert m.delay_margin_steps == pytest.approx(exact_margin, rel=1e-9)
+
+
+def test_an_average_that_never_feeds_back_leaves_the_margins_alone():
+    # x[k+1] = x[k] - eta grad, a[k+1] = beta a[k] + (1 - beta) x[k]:
+    # `a` is not read by x, so the loop gain is that of gradient descent,
+    # eta h / (z - 1); the pole and zero at z = beta must cancel
+    def update(s, p, grad):
+        s.x = s.x - p.learning_rate * grad(s.x)
+        s.a = p.beta * s.a + (1 - p.beta) * s.x
+
+    rule = lrcontrol.Rule(
+        "gd-average",
+        [lrcontrol.Parameter("learning_rate", 0.1, "positive"),
+         lrcontrol.Parameter("beta", 0.5, "[0, 1)")],
+        {"x": "iterate", "a": 0},
+        update,
+    )
+    eta = 1e-6
+    m = margins(rule, 1.0, learning_rate=eta, beta="0.999999")
+    assert m.crossover_frequency == pytest.approx(2 * math.asin(eta / 2),
+                                                  rel=1e-9)
+    assert m.phase_margin_deg == pytest.approx(
+        90 - math.degrees(math.asin(eta / 2)), abs=1e-6)
+    assert m.delay_margin_steps == math.floor(
+        (math.pi / (2 * math.asin(eta / 2)) - 1) / 2)
