@@ -74,6 +74,7 @@ __all__ = [
     "CURVATURE",
     "MARGINAL_TOLERANCE",
     "MAX_BOUNDARY_DEGREE",
+    "MAX_GRID_POINTS",
     "VERDICTS",
     "Axis",
     "BoundaryCurve",
@@ -88,6 +89,10 @@ __all__ = [
 
 #: Verdict names, indexed by the integer codes of :func:`verdict_codes`.
 VERDICTS = ("stable", "marginal", "unstable")
+
+#: Most grid points one map may have: its outputs take about 10 bytes a
+#: point (2e8 points: 2 GiB), besides the chunks being evaluated.
+MAX_GRID_POINTS = 2 * 10**8
 
 #: Highest degree in z for which boundary curves are traced by default;
 #: beyond it tracing takes minutes (degree 34, heavy ball with a 32-step
@@ -478,6 +483,13 @@ def stability_region(
     if names[0] == names[1]:
         raise ValueError(
             f"`x` and `y` must be different axes, got {names[0]!r} twice."
+        )
+    size = len(x_axis.values) * len(y_axis.values)
+    if size > MAX_GRID_POINTS:
+        raise ValueError(
+            f"`x` and `y` must span at most {MAX_GRID_POINTS:.0e} grid "
+            f"points together, got {len(x_axis.values)} x "
+            f"{len(y_axis.values)} = {size:.3g}."
         )
     values = fixed_values(rule, fixed, names, "an axis")
     curvatures = _region_curvatures(curvature, names)

@@ -373,3 +373,10 @@ def test_high_degree_skips_boundaries_with_a_warning():
     # at d = 20, eta h = 0.01 * 0.5 is inside and eta h = 1 is outside
     assert region.verdict[0, 0] == "stable"
     assert region.verdict[-1, -1] == "unstable"
+
+
+def test_a_grid_too_large_for_memory_is_refused_before_any_work():
+    # 1e5 x 1e5 points would need about 100 GB for the maps
+    with pytest.raises(ValueError, match=r"at most 2e\+08 grid points"):
+        stability_region("heavy-ball", x=("learning_rate", 0, 4, 100_000),
+                         y=("momentum", 0, 1, 100_000))
