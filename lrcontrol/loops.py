@@ -241,7 +241,7 @@ def margins(rule, curvature, values=None, **more) -> Margins:
     """
     rule = get_rule(rule)
     values = rule.values(values, **more)
-    h = float(curvature)
+    h = _one_curvature(curvature)
     verdict = classify(closed_loop(rule, curvature, values).char_poly)
     gain = _gain_margin(rule, h, values) if verdict.verdict == "stable" \
         else None
@@ -405,7 +405,19 @@ def noise_gain(rule, curvature, values=None, **more) -> float:
     >>> noise_gain("gradient-descent", 1.0, learning_rate=0.5)  # eta/(h(2-eta h))
     0.3333333333333333
     """
+    _one_curvature(curvature)
     return float(noise_gains(rule, [curvature], values, **more)[0])
+
+
+def _one_curvature(curvature) -> float:
+    """The loop functions take one mode; say so for an interval or array."""
+    if isinstance(curvature, (tuple, list, np.ndarray)):
+        raise TypeError(
+            "`curvature` must be one number here (one mode), got "
+            f"{type(curvature).__name__}; lrcontrol.report and "
+            "lrcontrol.stability_over cover intervals and spectra."
+        )
+    return float(curvature)
 
 
 def noise_gains(rule, curvatures, values=None, **more) -> np.ndarray:

@@ -273,3 +273,10 @@ def test_an_average_that_never_feeds_back_leaves_the_margins_alone():
         90 - math.degrees(math.asin(eta / 2)), abs=1e-6)
     assert m.delay_margin_steps == math.floor(
         (math.pi / (2 * math.asin(eta / 2)) - 1) / 2)
+
+
+@pytest.mark.parametrize("function", [noise_gain, margins],
+                         ids=["noise_gain", "margins"])
+def test_loop_functions_name_their_one_curvature(function):
+    with pytest.raises(TypeError, match="`curvature` must be one number"):
+        function("heavy-ball", (0.5, 4.0))
