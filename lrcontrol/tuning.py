@@ -414,8 +414,26 @@ def _ring(s, steps=(1e-7, 1e-5, 1e-3)):
     return [s + d * t for t in steps for d in directions]
 
 
+def _edges(s, far=40.0):
+    """`s` with one coordinate pushed to either end of its domain.
+
+    The maps onto the domains reach an end only in the limit (momentum
+    0 at s = -inf), so a local search stops short of an optimum there;
+    at s = -+40 the value is within 1e-17 (relative) of the end.
+    """
+    out = []
+    for i in range(len(s)):
+        for end in (-far, far):
+            p = np.array(s, dtype=float)
+            p[i] = end
+            out.append(p)
+    return out
+
+
 def _verify(objective, s, value, rounds=3):
-    """Move to any better point of the ring and search again from it."""
+    """Move to any better point of the ring and search again from it;
+    then search once from the best point at a domain's end, where an
+    optimum with momentum 0 (say) sits."""
     for _ in range(rounds):
         ring = _ring(s)
         values = [objective(p) for p in ring]
@@ -423,6 +441,11 @@ def _verify(objective, s, value, rounds=3):
         if values[i] >= value:
             break
         s, value = _search(objective, ring[i])
+    edges = _edges(s)
+    start = edges[int(np.argmin([objective(p) for p in edges]))]
+    s_edge, value_edge = _search(objective, start)
+    if value_edge < value:
+        s, value = s_edge, value_edge
     return s, value
 
 

@@ -211,3 +211,22 @@ def test_an_unresolvable_optimum_warns():
     with pytest.warns(LRControlWarning, match="within 1e-9 of 1"):
         optimal_tuning("heavy-ball", ["learning_rate", "momentum"],
                        (1e-12, 1e12))
+
+
+def test_an_optimum_at_the_domain_end_is_reached():
+    # heavy ball with a one-step stale gradient over [1, 100]: the best
+    # momentum is 0 (a brute-force search agrees), where
+    # p(z) = z^2 - z + eta h has radius (1 + sqrt(1 - 4 eta h)) / 2 for
+    # 4 eta h <= 1 and sqrt(eta h) beyond; the worst case balances h = 1
+    # against h = 100
+    import scipy.optimize
+
+    def gap(eta):
+        return (1 + math.sqrt(1 - 4 * eta)) / 2 - math.sqrt(100 * eta)
+
+    eta = scipy.optimize.brentq(gap, 1e-4, 0.0099, xtol=1e-15)
+    t = optimal_tuning("heavy-ball", ["learning_rate", "momentum"],
+                       (1.0, 100.0), delay=1)
+    assert t.spectral_radius == pytest.approx(math.sqrt(100 * eta),
+                                              rel=1e-9)
+    assert t.parameters["momentum"] < 1e-9
